@@ -1,0 +1,138 @@
+"""The ``doorstep`` command: serve, migrate, demo-data, create-user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from server.settings import Settings
+
+__all__ = ["main"]
+
+
+def _cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from server.db.migrate import upgrade
+
+    upgrade(settings.resolved_database_url)
+    print(f"database migrated: {_safe_url(settings)}")
+    return 0
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if args.migrate:
+        _cmd_migrate(settings, args)
+    base = f"http://{host}:{port}"
+    print(f"Doorstep serving on {base}")
+    print(f"  API docs (interactive): {base}/docs")
+    print(f"  OpenAPI schema:         {base}/docs/openapi.json")
+    print(f"  Health:                 {base}/health")
+    if args.print_logins:
+        from fixtures.demo import DEMO_PASSWORD
+
+        print(f"  Demo logins (password {DEMO_PASSWORD!r}): admin, dispatcher, auditor, "
+              "manager1 (a provider manager), tech1 (a technician)")
+        print(f"  Try: curl -s -X POST {base}/auth/login -H 'Content-Type: application/json' "
+              f"-d '{{\"username\": \"dispatcher\", \"password\": \"{DEMO_PASSWORD}\"}}'")
+    sys.stdout.flush()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=args.log_level,
+                workers=1, access_log=args.access_log)
+    return 0
+
+
+def _cmd_demo_data(settings: Settings, args: argparse.Namespace) -> int:
+    from fixtures.loader import load_demo
+
+    loaded, logins = asyncio.run(load_demo(settings, args))
+    if not loaded:
+        print("demo data: already loaded, nothing done")
+        return 0
+    print("demo data loaded. Logins:")
+    for username, password, what in logins:
+        print(f"  {username:<14} {password:<16} {what}")
+    return 0
+
+
+def _cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
+    from server.users.service import create_user_cli
+
+    password = args.password or getpass.getpass("password: ")
+    try:
+        user_id = asyncio.run(create_user_cli(settings, args.username, password, args.role,
+                                              args.full_name or args.username, args.provider,
+                                              args.skill))
+    except Exception as exc:  # a CLI prints the reason, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"created user {args.username} ({args.role}) id={user_id}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="doorstep", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="serve the API")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--migrate", action="store_true", help="migrate the database first")
+    s.add_argument("--print-logins", action="store_true", help="print the demo logins")
+    s.add_argument("--log-level", default="info")
+    s.add_argument("--access-log", action="store_true")
+    s.set_defaults(func=_cmd_serve)
+
+    m = sub.add_parser("migrate", help="bring the database schema up to date")
+    m.set_defaults(func=_cmd_migrate)
+
+    d = sub.add_parser("demo-data", help="load a deterministic demo brand")
+    d.add_argument("--cities", type=int, default=6)
+    d.add_argument("--providers-per-city", type=int, default=2)
+    d.add_argument("--technicians-per-provider", type=int, default=4)
+    d.add_argument("--customers-per-city", type=int, default=40)
+    d.add_argument("--days", type=int, default=7)
+    d.add_argument("--jobs-per-technician-per-day", type=int, default=3)
+    d.add_argument("--seed", type=int, default=42)
+    d.add_argument("--if-empty", action="store_true", help="do nothing if data exists")
+    d.set_defaults(func=_cmd_demo_data)
+
+    u = sub.add_parser("create-user", help="create a user (the first admin, say)")
+    u.add_argument("username")
+    u.add_argument("--role", required=True,
+                   choices=["admin", "dispatcher", "auditor", "provider_manager", "technician"])
+    u.add_argument("--password", help="omit to be asked")
+    u.add_argument("--full-name")
+    u.add_argument("--provider", help="provider code (provider staff and technicians)")
+    u.add_argument("--skill", choices=["junior", "intermediate", "senior"])
+    u.set_defaults(func=_cmd_create_user)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result: int = args.func(settings, args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""Every table, imported here so ``Base.metadata`` is complete for Alembic."""
+
+from server.db.models.catalog import Checklist, KbArticle
+from server.db.models.customer import Appliance, Customer, CustomerPhone
+from server.db.models.job import Job, JobEvent
+from server.db.models.notification import Notification
+from server.db.models.provider import City, FeePolicy, Provider, provider_cities
+from server.db.models.user import Device, LoginAttempt, RefreshToken, Role, SkillLevel, User
+
+__all__ = [
+    "Appliance",
+    "Checklist",
+    "City",
+    "Customer",
+    "CustomerPhone",
+    "Device",
+    "FeePolicy",
+    "Job",
+    "JobEvent",
+    "KbArticle",
+    "LoginAttempt",
+    "Notification",
+    "Provider",
+    "RefreshToken",
+    "Role",
+    "SkillLevel",
+    "User",
+    "provider_cities",
+]

@@ -1,0 +1,58 @@
+"""Request-scoped dependencies: one database session per request, committed by the request.
+
+Reads (GET, HEAD) get a reader session; everything else a writer session, which on
+SQLite begins ``IMMEDIATE`` so concurrent writers wait instead of failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.context import RequestContext
+from server.db.engine import Database
+from server.settings import Settings
+
+__all__ = ["dependencies"]
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def provide_session(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
+    db: Database = request.app.state.db
+    factory = db.reader if request.method in READ_METHODS else db.writer
+    async with factory() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            if request.method in READ_METHODS:
+                await session.rollback()
+            else:
+                await session.commit()
+
+
+def provide_settings(request: Request[Any, Any, Any]) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def provide_context(request: Request[Any, Any, Any]) -> RequestContext:
+    return RequestContext(
+        principal=request.user,
+        settings=request.app.state.settings,
+        remote_addr=request.client.host if request.client else None,
+    )
+
+
+dependencies = {
+    "db": Provide(provide_session),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+    "ctx": Provide(provide_context, sync_to_thread=False),
+}

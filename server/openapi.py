@@ -1,0 +1,81 @@
+"""OpenAPI: the schema phone developers learn the API from, with an interactive page.
+
+Litestar documents success bodies from the handlers' types; here every operation also
+gets our error body for each 4xx/5xx it can answer, in place of the framework's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from server.http_errors import ERROR_STATUSES
+
+__all__ = ["add_error_responses", "openapi_config"]
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["code", "message", "details"],
+    "properties": {
+        "code": {
+            "type": "string",
+            "description": "Stable machine-readable code.",
+            "examples": ["job_not_found"],
+        },
+        "message": {
+            "type": "string",
+            "description": "A sentence for people.",
+            "examples": ["No job with that id."],
+        },
+        "details": {"type": "object", "additionalProperties": True},
+    },
+}
+
+
+def openapi_config(version: str) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Doorstep",
+        version=version,
+        description=(
+            "Backend for appliance field technicians (offline phones), dispatchers and "
+            "callback auditors. Authenticate with `POST /auth/login`, then send "
+            "`Authorization: Bearer <access_token>`. Every error answers "
+            "`{code, message, details}` with a stable `code`."
+        ),
+        path="/docs",
+        render_plugins=[SwaggerRenderPlugin(path="/"), ScalarRenderPlugin(path="/scalar")],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+            }
+        ),
+        security=[{"bearer": []}],
+        use_handler_docstrings=True,
+    )
+
+
+def add_error_responses(schema: dict[str, Any], public_paths: set[str]) -> None:
+    """Rewrite every operation's error responses to our ``Error`` body."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Error"] = ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path, item in schema.get("paths", {}).items():
+        for method, op in item.items():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            responses = op["responses"]
+            for status in [s for s in responses if s.startswith(("4", "5"))]:
+                del responses[status]
+            for status, description in ERROR_STATUSES.items():
+                if status in (401, 403) and path in public_paths:
+                    continue
+                responses[str(status)] = {
+                    "description": description,
+                    "content": {"application/json": {"schema": ref}},
+                }
+            if path in public_paths:
+                op["security"] = []
+            _ = method

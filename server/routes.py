@@ -1,0 +1,13 @@
+"""Every feature's route handlers, listed once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["route_handlers"]
+
+
+def route_handlers() -> list[Any]:
+    from server.auth.routes import AuthController
+
+    return [AuthController]

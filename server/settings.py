@@ -1,0 +1,143 @@
+"""Settings, read once from ``DOORSTEP_*`` environment variables and passed to ``create_app``.
+
+Nothing here is a module-level global: tests build a ``Settings`` of their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX = "DOORSTEP_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("data")
+    """Folder for the embedded database, the generated signing secret and blobs."""
+
+    database_url: str = ""
+    """SQLAlchemy async URL. Empty: an SQLite file ``doorstep.db`` in ``data_dir``.
+    PostgreSQL: ``postgresql+asyncpg://user@host:5432/db``."""
+
+    blob_dir: Path | None = None
+    """Folder for uploaded photos and signatures. Empty: ``data_dir/blobs``."""
+
+    secret_key: str = ""
+    """HMAC key for access tokens. Empty: generated on first run and kept in
+    ``data_dir/secret.key`` (every app node must share it: set it explicitly when
+    running more than one)."""
+
+    access_token_ttl: int = 15 * 60
+    """Lifetime of an access token, seconds."""
+
+    refresh_token_ttl: int = 30 * 24 * 3600
+    """Lifetime of a refresh token, seconds. A technician may stay offline for days."""
+
+    host: str = "127.0.0.1"
+    """Address ``doorstep serve`` binds to."""
+
+    port: int = 8000
+    """Port ``doorstep serve`` binds to."""
+
+    redis_url: str = ""
+    """Redis URL for cross-node notifications; empty: in-process only."""
+
+    login_max_failures: int = 5
+    """Failed logins per account (and, times four, per client address) allowed within
+    ``login_window``, before further attempts are refused with 429."""
+
+    login_window: int = 15 * 60
+    """Window for counting failed logins, seconds."""
+
+    sla_contact_minutes: int = 30
+    """Urgent jobs: the customer must be contacted within this many minutes."""
+
+    sla_onsite_minutes: int = 120
+    """Urgent jobs: a technician must be on site within this many minutes."""
+
+    password_time_cost: int = 2
+    """Argon2id iterations."""
+
+    password_memory_kib: int = 19 * 1024
+    """Argon2id memory, KiB (OWASP minimum: 19 MiB)."""
+
+    sql_echo: bool = False
+    """Log every SQL statement."""
+
+    debug: bool = False
+    """Litestar debug mode (tracebacks in responses: never in production)."""
+
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form options for experiments; not read by the core."""
+
+    # --- derived -------------------------------------------------------------------
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'doorstep.db').resolve()}"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir if self.blob_dir is not None else self.data_dir / "blobs"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def signing_key(self) -> str:
+        """The configured secret, or the one kept in the data folder (made on first use)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # O_EXCL: if two processes race on first run, one wins and the other reads it.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from ``DOORSTEP_<FIELD>`` variables (upper case)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, f.type, raw)
+        return cls(**values)
+
+
+def _parse(name: str, type_: Any, raw: str) -> Any:
+    t = str(type_)
+    try:
+        if t == "bool":
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if t == "int":
+            return int(raw)
+        if t.startswith("Path"):
+            return Path(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}: cannot read {raw!r} as {t}") from exc
+    return raw

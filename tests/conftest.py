@@ -1,0 +1,136 @@
+"""Test databases: every test that asks for ``database_url`` runs on SQLite and, when
+``DOORSTEP_TEST_POSTGRES_URL`` is set, on PostgreSQL too.
+
+The schema is always made by the real Alembic migrations: once per session into an
+SQLite template file (copied per test) and into a PostgreSQL database of our own
+(created for the session, emptied between tests, dropped at the end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from server.db.base import Base
+from server.db.migrate import upgrade
+from server.settings import Settings
+
+PG_ENV = "DOORSTEP_TEST_POSTGRES_URL"
+PG_URL = os.environ.get(PG_ENV, "")
+BACKENDS = ["sqlite", "postgresql"]
+
+_pg_ran = 0
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if PG_URL:
+        return f"doorstep: database tests run on SQLite and PostgreSQL ({make_url(PG_URL).host})"
+    return f"doorstep: database tests run on SQLite only ({PG_ENV} not set)"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    if PG_URL:
+        terminalreporter.write_line(f"doorstep: PostgreSQL runs executed: {_pg_ran} tests.")
+    else:
+        terminalreporter.write_line(
+            f"doorstep: PostgreSQL runs were SKIPPED ({PG_ENV} is not set); "
+            "only SQLite was tested.",
+            yellow=True,
+            bold=True,
+        )
+
+
+def _run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "doorstep.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+async def _admin_exec(url: str, *statements: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for stmt in statements:
+                await conn.execute(text(stmt))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    if not PG_URL:
+        pytest.skip(f"PostgreSQL runs skipped: {PG_ENV} is not set")
+    name = f"doorstep_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    _run(_admin_exec(PG_URL, f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _run(_admin_exec(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _truncate(url: str) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    await _admin_exec(url, f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    global _pg_ran
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "doorstep.db"
+        shutil.copy(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("pg_database")
+    _run(_truncate(url))
+    _pg_ran += 1
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        secret_key="test-secret-key-that-is-long-enough-for-hs256-and-hs512-0123456789abcdef",
+        password_time_cost=1,
+        password_memory_kib=8,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    from server.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    from litestar.testing import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def world(database_url: str):  # type: ignore[no-untyped-def]
+    from world import build_world
+
+    return build_world(database_url)
