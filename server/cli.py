@@ -45,13 +45,23 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.print_logins:
         from fixtures.demo import DEMO_PASSWORD
 
-        print(f"  Demo logins (password {DEMO_PASSWORD!r}): admin, dispatcher, auditor, "
-              "manager1 (a provider manager), tech1 (a technician)")
-        print(f"  Try: curl -s -X POST {base}/auth/login -H 'Content-Type: application/json' "
-              f"-d '{{\"username\": \"dispatcher\", \"password\": \"{DEMO_PASSWORD}\"}}'")
+        print(
+            f"  Demo logins (password {DEMO_PASSWORD!r}): admin, dispatcher, auditor, "
+            "manager1 (a provider manager), tech1 (a technician)"
+        )
+        print(
+            f"  Try: curl -s -X POST {base}/auth/login -H 'Content-Type: application/json' "
+            f'-d \'{{"username": "dispatcher", "password": "{DEMO_PASSWORD}"}}\''
+        )
     sys.stdout.flush()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=args.log_level,
-                workers=1, access_log=args.access_log)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=args.log_level,
+        workers=1,
+        access_log=args.access_log,
+    )
     return 0
 
 
@@ -73,9 +83,17 @@ def _cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
     password = args.password or getpass.getpass("password: ")
     try:
-        user_id = asyncio.run(create_user_cli(settings, args.username, password, args.role,
-                                              args.full_name or args.username, args.provider,
-                                              args.skill))
+        user_id = asyncio.run(
+            create_user_cli(
+                settings,
+                args.username,
+                password,
+                args.role,
+                args.full_name or args.username,
+                args.provider,
+                args.skill,
+            )
+        )
     except Exception as exc:  # a CLI prints the reason, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -112,8 +130,11 @@ def _parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("create-user", help="create a user (the first admin, say)")
     u.add_argument("username")
-    u.add_argument("--role", required=True,
-                   choices=["admin", "dispatcher", "auditor", "provider_manager", "technician"])
+    u.add_argument(
+        "--role",
+        required=True,
+        choices=["admin", "dispatcher", "auditor", "provider_manager", "technician"],
+    )
     u.add_argument("--password", help="omit to be asked")
     u.add_argument("--full-name")
     u.add_argument("--provider", help="provider code (provider staff and technicians)")

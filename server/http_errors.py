@@ -76,11 +76,20 @@ def _domain(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return _respond(exc.status, exc.code, exc.message, exc.details, headers)
 
 
-def _client_code(message: str, extra: Any) -> str:
+def _client_code(exc: BaseException, message: str, extra: Any) -> str:
+    """Tell unreadable JSON from readable JSON of the wrong shape, by the msgspec error
+    underneath the framework's exception."""
     text = f"{message} {extra}"
     if "unknown field" in text:
         return "unknown_field"
-    if "malformed" in text.lower():
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, msgspec.ValidationError):
+            return "invalid_request"
+        if isinstance(cause, msgspec.DecodeError):
+            return "malformed_json"
+        cause = cause.__cause__ or cause.__context__
+    if "malformed" in text.lower() or "truncated" in text.lower():
         return "malformed_json"
     return "invalid_request"
 
@@ -89,7 +98,7 @@ def _validation(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, ValidationException)
     message = exc.detail or "The request is not valid."
     details: dict[str, Any] = {"errors": exc.extra} if exc.extra else {}
-    return _respond(400, _client_code(message, exc.extra), message, details)
+    return _respond(400, _client_code(exc, message, exc.extra), message, details)
 
 
 def _http(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -101,7 +110,7 @@ def _http(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     message = exc.detail or "Request refused."
     code = _HTTP_CODES.get(status, "http_error")
     if status == 400:
-        code = _client_code(message, exc.extra)
+        code = _client_code(exc, message, exc.extra)
     if isinstance(exc, NotFoundException) and message == "Not Found":
         message = "No such resource."
     details: dict[str, Any] = {"errors": exc.extra} if exc.extra else {}

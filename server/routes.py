@@ -9,5 +9,11 @@ __all__ = ["route_handlers"]
 
 def route_handlers() -> list[Any]:
     from server.auth.routes import AuthController
+    from server.jobs.routes import JobController
+    from server.notifications.routes import NotificationController
 
-    return [AuthController]
+    return [
+        AuthController,
+        JobController,
+        NotificationController,
+    ]

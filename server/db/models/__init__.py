@@ -1,6 +1,7 @@
 """Every table, imported here so ``Base.metadata`` is complete for Alembic."""
 
 from server.db.models.catalog import Checklist, KbArticle
+from server.db.models.counter import Counter
 from server.db.models.customer import Appliance, Customer, CustomerPhone
 from server.db.models.job import Job, JobEvent
 from server.db.models.notification import Notification
@@ -11,6 +12,7 @@ __all__ = [
     "Appliance",
     "Checklist",
     "City",
+    "Counter",
     "Customer",
     "CustomerPhone",
     "Device",

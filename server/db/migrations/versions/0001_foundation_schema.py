@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 09:07:51.306307
+Create Date: 2026-11-22 09:13:20.618154
 """
 
 from __future__ import annotations
@@ -46,6 +46,12 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cities")),
         sa.UniqueConstraint("code", name=op.f("uq_cities_code")),
+    )
+    op.create_table(
+        "counters",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_counters")),
     )
     op.create_table(
         "kb_articles",
@@ -506,5 +512,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_kb_articles_category"))
 
     op.drop_table("kb_articles")
+    op.drop_table("counters")
     op.drop_table("cities")
     op.drop_table("checklists")

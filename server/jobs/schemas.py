@@ -1,0 +1,137 @@
+"""Wire types of the dispatch API for jobs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from sync.vocabulary import JobKind, JobPriority, JobSource, JobStatus
+
+__all__ = [
+    "AppointmentIn",
+    "AssignIn",
+    "CancelIn",
+    "Candidate",
+    "ContactIn",
+    "JobCreate",
+    "JobEventOut",
+    "JobOut",
+    "JobPage",
+]
+
+Reason = Annotated[str, msgspec.Meta(max_length=500, examples=["Customer asked for the evening"])]
+Window = Annotated[datetime, msgspec.Meta(tz=True, examples=["2026-11-23T02:00:00Z"])]
+
+
+class JobCreate(msgspec.Struct, forbid_unknown_fields=True):
+    customer_id: uuid.UUID
+    kind: JobKind
+    appliance_id: uuid.UUID | None = None
+    """Required for after-sales work (repair, maintenance, relocation)."""
+    priority: JobPriority = JobPriority.NORMAL
+    source: JobSource = JobSource.CALL
+    description: Annotated[
+        str, msgspec.Meta(max_length=4000, examples=["No hot water since Monday"])
+    ] = ""
+    window_start: Window | None = None
+    """Appointment window; leave both empty for a pending appointment."""
+    window_end: Window | None = None
+    provider_id: uuid.UUID | None = None
+    technician_id: uuid.UUID | None = None
+    previous_job_id: uuid.UUID | None = None
+    """The earlier job on the same appliance; found automatically when omitted."""
+
+
+class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
+    provider_id: uuid.UUID
+    technician_id: uuid.UUID | None = None
+    """Empty: the provider picks the technician later."""
+    reason: Reason = ""
+
+
+class AppointmentIn(msgspec.Struct, forbid_unknown_fields=True):
+    window_start: Window
+    window_end: Window
+    reason: Reason = ""
+
+
+class CancelIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=500, examples=["Customer returned the unit"])
+    ]
+
+
+class ContactIn(msgspec.Struct, forbid_unknown_fields=True):
+    at: Window | None = None
+    """When the customer was reached; now when omitted."""
+    note: Reason = ""
+
+
+class PartyRef(msgspec.Struct):
+    id: uuid.UUID
+    name: str
+
+
+class JobOut(msgspec.Struct):
+    id: uuid.UUID
+    number: Annotated[str, msgspec.Meta(examples=["J2611-000042"])]
+    kind: JobKind
+    priority: JobPriority
+    source: JobSource
+    status: JobStatus
+    description: str
+    customer_id: uuid.UUID
+    appliance_id: uuid.UUID | None
+    city_id: uuid.UUID
+    provider_id: uuid.UUID | None
+    technician_id: uuid.UUID | None
+    previous_job_id: uuid.UUID | None
+    window_start: datetime | None
+    window_end: datetime | None
+    pending_appointment: bool
+    contact_due_at: datetime | None
+    onsite_due_at: datetime | None
+    contacted_at: datetime | None
+    arrived_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    unable_reason: str | None
+    reschedule_requested_at: datetime | None
+    overdue: list[str]
+    """``contact_overdue``, ``onsite_overdue``, ``appointment_missed``."""
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class JobPage(msgspec.Struct):
+    items: list[JobOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class JobEventOut(msgspec.Struct):
+    id: uuid.UUID
+    at: datetime
+    kind: str
+    actor_id: uuid.UUID | None
+    actor_role: str | None
+    source: str
+    device_id: uuid.UUID | None
+    remote_addr: str | None
+    data: dict[str, Any]
+
+
+class Candidate(msgspec.Struct):
+    technician_id: uuid.UUID
+    full_name: str
+    provider_id: uuid.UUID
+    skill_level: str | None
+    is_installer: bool
+    """Installed this appliance: after-sales work goes to them first."""
+    open_jobs: int
