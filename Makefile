@@ -25,7 +25,7 @@ run: $(VENV)/.installed
 	$(BIN)/doorstep serve --print-logins
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --durations=15 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check server sync client_sdk fixtures tests bench

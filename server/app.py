@@ -5,22 +5,26 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 
+import anyio
 from litestar import Litestar, Router, get
-from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.middleware.base import DefineMiddleware
 
 from server.auth.middleware import AuthMiddleware, StatusCache
 from server.auth.passwords import PasswordHashing
 from server.auth.service import AuthService
 from server.auth.tokens import TokenSigner
-from server.db.engine import make_database
+from server.db.base import utcnow
+from server.db.engine import Database, make_database
 from server.dependencies import dependencies
 from server.http_errors import exception_handlers
-from server.openapi import add_error_responses, openapi_config
+from server.notifications.outbox import LogSender, drain
+from server.openapi import install_schema, openapi_config
 from server.routes import route_handlers
 from server.settings import Settings
+from sync.pokes import make_hub
 
 __all__ = ["create_app"]
 
@@ -42,6 +46,32 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+async def _send_outbox(db: Database, interval: int) -> None:
+    sender = LogSender()
+    while True:
+        await anyio.sleep(interval)
+        try:
+            await drain(db, sender)
+        except Exception:  # the database may be briefly away; try again next round
+            log.warning("outbox round failed", exc_info=True)
+
+
+async def _maintain(db: Database, settings: Settings) -> None:
+    from sync.maintenance import sweep
+
+    while True:
+        await anyio.sleep(settings.maintenance_interval)
+        try:
+            await sweep(
+                db,
+                now=utcnow(),
+                retention=timedelta(hours=settings.packet_retention_hours),
+                keep=settings.bucket_log_keep,
+            )
+        except Exception:  # the database may be briefly away; try again next round
+            log.warning("maintenance round failed", exc_info=True)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
 
@@ -57,12 +87,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
             passwords=passwords,
             status_cache=StatusCache(),
             auth_service=AuthService(db, settings, signer, passwords),
+            pokes=make_hub(settings.redis_url),
         )
-        add_error_responses(app.plugins.get(OpenAPIPlugin).provide_openapi_schema(), PUBLIC_PATHS)
+        install_schema(app, PUBLIC_PATHS)
+        await app.state.pokes.start()  # never waits for Redis: the app boots without it
         try:
-            yield
+            async with anyio.create_task_group() as tasks:
+                if settings.outbox_interval > 0:
+                    tasks.start_soon(_send_outbox, db, settings.outbox_interval)
+                if settings.maintenance_interval > 0:
+                    tasks.start_soon(_maintain, db, settings)
+                try:
+                    yield
+                finally:
+                    tasks.cancel_scope.cancel()
         finally:
-            await db.dispose()
+            await app.state.pokes.stop()  # ends open event streams
+            await db.dispose()  # outside the cancelled scope, or it would be cancelled too
 
     return Litestar(
         route_handlers=[health, Router("/", route_handlers=route_handlers())],

@@ -1,4 +1,4 @@
-"""The ``doorstep`` command: serve, migrate, demo-data, create-user."""
+"""The ``doorstep`` command: serve, migrate, demo-data, create-user, verify-ledger."""
 
 from __future__ import annotations
 
@@ -61,6 +61,8 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=args.log_level,
         workers=1,
         access_log=args.access_log,
+        # Open event streams would otherwise hold a shutdown until their clients leave.
+        timeout_graceful_shutdown=5,
     )
     return 0
 
@@ -99,6 +101,43 @@ def _cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     print(f"created user {args.username} ({args.role}) id={user_id}")
     return 0
+
+
+def _cmd_verify_ledger(settings: Settings, args: argparse.Namespace) -> int:
+    """Check the ledger's hash chains; exit 1 if any is broken (for cron and CI)."""
+    import uuid
+
+    from server.db.engine import make_database
+    from sync.ledger import ChainReport, verify_all, verify_chain
+
+    try:
+        device = uuid.UUID(args.device) if args.device else None
+    except ValueError:
+        print(f"error: not a device id: {args.device!r}", file=sys.stderr)
+        return 2
+
+    async def run() -> list[ChainReport]:
+        db = make_database(settings.resolved_database_url)
+        try:
+            async with db.reader() as session:
+                if device is not None:
+                    return [await verify_chain(session, device)]
+                return await verify_all(session)
+        finally:
+            await db.dispose()
+
+    reports = asyncio.run(run())
+    for r in reports:
+        if r.ok:
+            print(f"device {r.device_id}: {r.rows} rows OK")
+        else:
+            row = r.first_broken_id or "missing"
+            print(
+                f"device {r.device_id}: BROKEN at seq {r.first_broken_seq} (row {row}): {r.reason}"
+            )
+    if not reports:
+        print("no ledger rows")
+    return 0 if all(r.ok for r in reports) else 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,6 +179,10 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--provider", help="provider code (provider staff and technicians)")
     u.add_argument("--skill", choices=["junior", "intermediate", "senior"])
     u.set_defaults(func=_cmd_create_user)
+
+    v = sub.add_parser("verify-ledger", help="check the ledger's hash chains (exit 1 if broken)")
+    v.add_argument("--device", metavar="DEVICE_ID", help="one device (default: all)")
+    v.set_defaults(func=_cmd_verify_ledger)
     return p
 
 

@@ -36,6 +36,10 @@ async def provide_session(request: Request[Any, Any, Any]) -> AsyncIterator[Asyn
                 await session.rollback()
             else:
                 await session.commit()
+                # Pokes collected in session.info["pokes"], only once the data is durable.
+                from sync.pokes import publish_after_commit
+
+                await publish_after_commit(session, request.app.state.get("pokes"))
 
 
 def provide_settings(request: Request[Any, Any, Any]) -> Settings:

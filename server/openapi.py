@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from server.http_errors import ERROR_STATUSES
 
-__all__ = ["add_error_responses", "openapi_config"]
+__all__ = ["add_error_responses", "install_schema", "openapi_config"]
+
+_SCHEMA_CACHE: dict[str, dict[str, Any]] = {}
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -54,6 +58,7 @@ def openapi_config(version: str) -> OpenAPIConfig:
         ),
         security=[{"bearer": []}],
         use_handler_docstrings=True,
+        create_examples=True,
     )
 
 
@@ -79,3 +84,18 @@ def add_error_responses(schema: dict[str, Any], public_paths: set[str]) -> None:
             if path in public_paths:
                 op["security"] = []
             _ = method
+
+
+def install_schema(app: Litestar, public_paths: set[str]) -> None:
+    """Build the schema once per process (about a second with examples for every
+    type) and hand the same document to every app ``create_app`` makes: their routes are
+    identical. Litestar keeps the served document in the plugin's ``_openapi_schema``."""
+    plugin = app.plugins.get(OpenAPIPlugin)
+    key = app.openapi_config.version if app.openapi_config else ""
+    cached = _SCHEMA_CACHE.get(key)
+    if cached is not None and hasattr(plugin, "_openapi_schema"):
+        plugin._openapi_schema = cached
+        return
+    schema = plugin.provide_openapi_schema()
+    add_error_responses(schema, public_paths)
+    _SCHEMA_CACHE[key] = schema

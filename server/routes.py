@@ -8,12 +8,35 @@ __all__ = ["route_handlers"]
 
 
 def route_handlers() -> list[Any]:
+    from server.admin.policy_routes import (
+        ChecklistController,
+        FeePolicyController,
+        KbArticleController,
+    )
+    from server.admin.routes import CityController, ProviderController
+    from server.admin.user_routes import DeviceController, UserController
     from server.auth.routes import AuthController
+    from server.customers.routes import ApplianceController, CustomerController
     from server.jobs.routes import JobController
     from server.notifications.routes import NotificationController
+    from server.sync_api.events import EventsController
+    from server.sync_api.ledger_routes import LedgerController
+    from server.sync_api.routes import SyncController
 
     return [
         AuthController,
         JobController,
         NotificationController,
+        CustomerController,
+        ApplianceController,
+        CityController,
+        ProviderController,
+        UserController,
+        DeviceController,
+        FeePolicyController,
+        ChecklistController,
+        KbArticleController,
+        LedgerController,
+        SyncController,
+        EventsController,
     ]

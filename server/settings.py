@@ -68,6 +68,20 @@ class Settings:
     password_memory_kib: int = 19 * 1024
     """Argon2id memory, KiB (OWASP minimum: 19 MiB)."""
 
+    outbox_interval: int = 5
+    """Seconds between sends of queued customer messages; 0 turns the sender off (run
+    it on one node only, or on all: rows are claimed, never sent twice)."""
+
+    packet_retention_hours: int = 24
+    """Hours a closed job's packet (with the customer's contact details) stays on the
+    technician's phone before a ``remove`` takes it off."""
+
+    bucket_log_keep: int = 100_000
+    """Operations kept per bucket log; a phone whose cursor is older gets a reset."""
+
+    maintenance_interval: int = 60
+    """Seconds between maintenance rounds (expire closed packets, compact logs); 0: off."""
+
     sql_echo: bool = False
     """Log every SQL statement."""
 

@@ -28,8 +28,6 @@ PG_ENV = "DOORSTEP_TEST_POSTGRES_URL"
 PG_URL = os.environ.get(PG_ENV, "")
 BACKENDS = ["sqlite", "postgresql"]
 
-_pg_ran = 0
-
 
 def pytest_report_header(config: pytest.Config) -> str:
     if PG_URL:
@@ -39,7 +37,13 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
     if PG_URL:
-        terminalreporter.write_line(f"doorstep: PostgreSQL runs executed: {_pg_ran} tests.")
+        ran = sum(
+            1
+            for outcome in ("passed", "failed")
+            for report in terminalreporter.stats.get(outcome, [])
+            if getattr(report, "when", "call") == "call" and "postgresql" in report.nodeid
+        )
+        terminalreporter.write_line(f"doorstep: PostgreSQL runs executed: {ran} tests.")
     else:
         terminalreporter.write_line(
             f"doorstep: PostgreSQL runs were SKIPPED ({PG_ENV} is not set); "
@@ -91,7 +95,6 @@ async def _truncate(url: str) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    global _pg_ran
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         path = tmp_path / "doorstep.db"
@@ -99,7 +102,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{path}"
     url: str = request.getfixturevalue("pg_database")
     _run(_truncate(url))
-    _pg_ran += 1
     return url
 
 
@@ -111,6 +113,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_key="test-secret-key-that-is-long-enough-for-hs256-and-hs512-0123456789abcdef",
         password_time_cost=1,
         password_memory_kib=8,
+        outbox_interval=0,
+        maintenance_interval=0,
     )
 
 
@@ -134,3 +138,26 @@ def world(database_url: str):  # type: ignore[no-untyped-def]
     from world import build_world
 
     return build_world(database_url)
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A callable giving a freshly migrated, empty database per call (for property tests
+    that need a clean world per generated example)."""
+    counter = iter(range(10**6))
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+
+        def make_sqlite() -> str:
+            path = tmp_path / f"example-{next(counter)}.db"
+            shutil.copy(template, path)
+            return f"sqlite+aiosqlite:///{path}"
+
+        return make_sqlite
+    url: str = request.getfixturevalue("pg_database")
+
+    def make_pg() -> str:
+        _run(_truncate(url))
+        return url
+
+    return make_pg

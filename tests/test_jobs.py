@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
-from world import assert_error, login
+from world import assert_error, login, run_db
 
-from server.db.engine import make_database
 from server.db.models import Job, Notification
 
 
@@ -20,20 +18,6 @@ def _window(hours_from_now: float = 24, length: float = 2) -> dict[str, str]:
         "window_start": start.isoformat(),
         "window_end": (start + timedelta(hours=length)).isoformat(),
     }
-
-
-def _db(url, fn):
-    async def run():
-        db = make_database(url)
-        try:
-            async with db.writer() as s:
-                out = await fn(s)
-                await s.commit()
-                return out
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
 
 
 @pytest.fixture
@@ -94,7 +78,7 @@ def test_after_sales_needs_appliance_and_links_previous(client, world, desk):
 
 
 def test_bad_windows_refused_and_nothing_written(client, world, desk, database_url):
-    before = _db(database_url, lambda s: s.scalar(select(func.count()).select_from(Job)))
+    before = run_db(database_url, lambda s: s.scalar(select(func.count()).select_from(Job)))
     w = _window()
     backwards = {"window_start": w["window_end"], "window_end": w["window_start"]}
     assert_error(
@@ -137,7 +121,7 @@ def test_bad_windows_refused_and_nothing_written(client, world, desk, database_u
         422,
         "window_too_long",
     )
-    assert _db(database_url, lambda s: s.scalar(select(func.count()).select_from(Job))) == before
+    assert run_db(database_url, lambda s: s.scalar(select(func.count()).select_from(Job))) == before
 
 
 def test_malformed_and_unknown_fields(client, world, desk):
@@ -371,7 +355,7 @@ def test_reschedule_notifies_and_closed_job_refused(client, world, desk, databas
         "job_closed",
     )
     assert client.get(f"/jobs/{job['id']}", headers=desk).json()["version"] == version
-    templates = _db(
+    templates = run_db(
         database_url,
         lambda s: s.scalars(
             select(Notification.template)
@@ -392,7 +376,7 @@ def test_first_booking_notifies_booked(client, world, desk):
 
 def test_unable_to_complete_job_is_rebooked_by_reschedule(client, world, desk, database_url):
     job = _assigned_job(client, world, desk)
-    _db(
+    run_db(
         database_url,
         lambda s: s.execute(
             update(Job)
@@ -408,7 +392,7 @@ def test_overdue_listing(client, world, desk, database_url):
     urgent = _assigned_job(client, world, desk, priority="urgent")
     calm = _assigned_job(client, world, desk)
     past = datetime.now(UTC) - timedelta(minutes=5)
-    _db(
+    run_db(
         database_url,
         lambda s: s.execute(
             update(Job)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar.testing import TestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.passwords import PasswordHashing
 from server.db.engine import make_database
@@ -26,6 +28,7 @@ from server.db.models import (
 )
 
 PASSWORD = "correct horse battery"
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,18 +60,39 @@ async def _build(url: str) -> World:
     pw = PasswordHashing(time_cost=1, memory_kib=8).hash(PASSWORD)
     try:
         async with db.writer() as s:
-            hz = City(code="hangzhou", name="Hangzhou", timezone="Asia/Shanghai",
-                      latitude=30.2741, longitude=120.1551)
-            nj = City(code="nanjing", name="Nanjing", timezone="Asia/Shanghai",
-                      latitude=32.0603, longitude=118.7969)
+            hz = City(
+                code="hangzhou",
+                name="Hangzhou",
+                timezone="Asia/Shanghai",
+                latitude=30.2741,
+                longitude=120.1551,
+            )
+            nj = City(
+                code="nanjing",
+                name="Nanjing",
+                timezone="Asia/Shanghai",
+                latitude=32.0603,
+                longitude=118.7969,
+            )
             s.add_all([hz, nj])
             await s.flush()
-            s.add_all([
-                FeePolicy(city_id=hz.id, visit_fee=3000, items=[
-                    {"code": "labour", "label": "Labour", "max_amount": 10000,
-                     "allowed_in_warranty": False}]),
-                FeePolicy(city_id=nj.id, visit_fee=4000, items=[]),
-            ])
+            s.add_all(
+                [
+                    FeePolicy(
+                        city_id=hz.id,
+                        visit_fee=3000,
+                        items=[
+                            {
+                                "code": "labour",
+                                "label": "Labour",
+                                "max_amount": 10000,
+                                "allowed_in_warranty": False,
+                            }
+                        ],
+                    ),
+                    FeePolicy(city_id=nj.id, visit_fee=4000, items=[]),
+                ]
+            )
             p1 = Provider(code="p1", name="Westlake Home Service", cities=[hz])
             p2 = Provider(code="p2", name="Purple Mountain Repairs", cities=[nj])
             s.add_all([p1, p2])
@@ -76,28 +100,54 @@ async def _build(url: str) -> World:
             w.ids.update(hangzhou=hz.id, nanjing=nj.id, p1=p1.id, p2=p2.id)
             providers = {"p1": p1.id, "p2": p2.id}
             for username, role, pkey, skill, active in USERS:
-                u = User(username=username, full_name=username.title(), password_hash=pw,
-                         role=role, provider_id=providers.get(pkey) if pkey else None,
-                         skill_level=skill, active=active, phone="+86 138 0000 0000")
+                u = User(
+                    username=username,
+                    full_name=username.title(),
+                    password_hash=pw,
+                    role=role,
+                    provider_id=providers.get(pkey) if pkey else None,
+                    skill_level=skill,
+                    active=active,
+                    phone="+86 138 0000 0000",
+                )
                 s.add(u)
                 await s.flush()
                 w.ids[username] = u.id
-            c1 = Customer(name="Li Wei", address="Room 1203, 88 Wensan Road, Xihu District",
-                          city_id=hz.id, latitude=30.2790, longitude=120.1300,
-                          phones=[CustomerPhone(number="+86 139 1234 5678",
-                                                digits="8613912345678")])
-            c2 = Customer(name="Zhang Min", address="6 Zhongshan Road, Gulou District",
-                          city_id=nj.id, latitude=32.0650, longitude=118.7800,
-                          phones=[CustomerPhone(number="+86 137 5555 0001",
-                                                digits="8613755550001")])
+            c1 = Customer(
+                name="Li Wei",
+                address="Room 1203, 88 Wensan Road, Xihu District",
+                city_id=hz.id,
+                latitude=30.2790,
+                longitude=120.1300,
+                phones=[CustomerPhone(number="+86 139 1234 5678", digits="8613912345678")],
+            )
+            c2 = Customer(
+                name="Zhang Min",
+                address="6 Zhongshan Road, Gulou District",
+                city_id=nj.id,
+                latitude=32.0650,
+                longitude=118.7800,
+                phones=[CustomerPhone(number="+86 137 5555 0001", digits="8613755550001")],
+            )
             s.add_all([c1, c2])
             await s.flush()
-            a1 = Appliance(customer_id=c1.id, category="water_heater", model="DH-60",
-                           serial="SN-HZ-0001", install_date=date(2025, 3, 1),
-                           warranty_end=date(2028, 3, 1), installer_id=w.ids["tech1b"],
-                           installer_provider_id=p1.id)
-            a2 = Appliance(customer_id=c2.id, category="smart_lock", model="SL-9",
-                           serial="SN-NJ-0001", warranty_end=date(2024, 1, 1))
+            a1 = Appliance(
+                customer_id=c1.id,
+                category="water_heater",
+                model="DH-60",
+                serial="SN-HZ-0001",
+                install_date=date(2025, 3, 1),
+                warranty_end=date(2028, 3, 1),
+                installer_id=w.ids["tech1b"],
+                installer_provider_id=p1.id,
+            )
+            a2 = Appliance(
+                customer_id=c2.id,
+                category="smart_lock",
+                model="SL-9",
+                serial="SN-NJ-0001",
+                warranty_end=date(2024, 1, 1),
+            )
             s.add_all([a1, a2])
             await s.flush()
             w.ids.update(customer1=c1.id, customer2=c2.id, appliance1=a1.id, appliance2=a2.id)
@@ -124,3 +174,20 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert isinstance(body["message"], str) and body["message"]
     assert isinstance(body["details"], dict)
     return body
+
+
+def run_db(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``await work(session)`` straight on the database, in a committed transaction
+    of its own (for arranging a state the API cannot make, or checking one)."""
+
+    async def run() -> T:
+        db = make_database(url)
+        try:
+            async with db.writer() as s:
+                out = await work(s)
+                await s.commit()
+                return out
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -43,9 +44,18 @@ class Database:
             await self.write_engine.dispose()
 
 
+def _json_encode(obj: Any) -> str:
+    return msgspec.json.encode(obj).decode()
+
+
+# msgspec reads and writes the JSON columns (bucket documents, history data) several
+# times faster than the standard library.
+JSON_CODEC = {"json_serializer": _json_encode, "json_deserializer": msgspec.json.decode}
+
+
 def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
     engine = create_async_engine(
-        url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **JSON_CODEC
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -74,7 +84,12 @@ def make_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Datab
         write = _sqlite_engine(url, immediate=True, echo=echo)
     else:
         read = write = create_async_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            **JSON_CODEC,
         )
     return Database(
         engine=read,

@@ -5,19 +5,46 @@ feature its rules for repeat repairs."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Job, User
+from server.db.models import Appliance, Job, KbArticle, User
 
-__all__ = ["check_assignment", "job_changed"]
+__all__ = ["check_assignment", "job_changed", "kb_article_changed", "packets_stale"]
 
 
 async def job_changed(
     session: AsyncSession, job: Job, *, previous_technician: uuid.UUID | None
 ) -> None:
-    """A job changed (already flushed). Nothing to do until phones sync."""
-    _ = (session, job, previous_technician)
+    """A job changed (already flushed): keep the technicians' buckets in step (a
+    ``remove`` for one who lost it, a ``put`` for the one who has it) and mark them
+    for a poke after commit."""
+    from sync import buckets  # sync builds on server.db; imported late to keep layers apart
+
+    await buckets.job_changed(session, job, previous_technician=previous_technician)
+
+
+async def packets_stale(session: AsyncSession, where: Any) -> None:
+    """Something a job packet shows changed outside the job (customer, appliance,
+    checklist, fee policy): re-send the packets of the jobs matching ``where``."""
+    from sync import buckets
+
+    await buckets.refresh_jobs(session, where)
+
+
+async def kb_article_changed(
+    session: AsyncSession, article: KbArticle, old_category: str | None
+) -> None:
+    """An article was written: phones holding it get the new text, and packets of jobs on
+    appliances of its category (old and new) get the new list of links."""
+    from sync import buckets
+
+    await buckets.kb_article_changed(session, article)
+    categories = {article.category} | ({old_category} if old_category else set())
+    on_category = select(Appliance.id).where(Appliance.category.in_(categories))
+    await buckets.refresh_jobs(session, Job.appliance_id.in_(on_category))
 
 
 async def check_assignment(session: AsyncSession, job: Job, technician: User) -> None:

@@ -155,7 +155,7 @@ class JobController(Controller):
             limit=limit,
             offset=offset,
         )
-        jobs, total = await JobService(db, ctx).list(f)
+        jobs, total = await JobService(db, ctx).search(f)
         return JobPage(
             items=[job_out(j, ctx.now) for j in jobs], total=total, limit=limit, offset=offset
         )
@@ -168,7 +168,7 @@ class JobController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> JobPage:
         """Jobs late on an SLA clock or past their window with nobody on site."""
-        jobs, total = await JobService(db, ctx).list(JobFilters(overdue=True, limit=limit))
+        jobs, total = await JobService(db, ctx).search(JobFilters(overdue=True, limit=limit))
         return JobPage(
             items=[job_out(j, ctx.now) for j in jobs], total=total, limit=limit, offset=0
         )

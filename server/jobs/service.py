@@ -21,6 +21,7 @@ from server.db.models import Appliance, Customer, Job, JobEvent, Provider, User,
 from server.db.models.user import Role
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.jobs import hooks
+from server.jobs.history import record_change
 from server.jobs.lifecycle import BEFORE_ARRIVAL, FIELD_ACTIVE, is_closed
 from server.jobs.schemas import AppointmentIn, AssignIn, Candidate, JobCreate
 from server.notifications.outbox import enqueue, window_text
@@ -75,7 +76,7 @@ class JobService:
     async def get(self, job_id: uuid.UUID) -> Job:
         return ensure_job_visible(self.p, await self.s.get(Job, job_id), job_id)
 
-    async def list(self, f: JobFilters) -> tuple[list[Job], int]:
+    async def search(self, f: JobFilters) -> tuple[list[Job], int]:
         where = [job_filter(self.p)]
         if f.status:
             where.append(Job.status.in_(f.status))
@@ -438,23 +439,19 @@ class JobService:
         data: dict[str, Any],
         previous_technician: uuid.UUID | None = None,
     ) -> None:
-        job.version += 1
-        job.updated_at = self.ctx.now
-        self.s.add(
-            JobEvent(
-                job_id=job.id,
-                at=self.ctx.now,
-                kind=kind,
-                actor_id=self.p.user_id,
-                actor_role=self.p.role,
-                source=self.ctx.source,
-                device_id=self.p.device_id,
-                remote_addr=self.ctx.remote_addr,
-                data=data,
-            )
+        await record_change(
+            self.s,
+            job,
+            kind,
+            data,
+            now=self.ctx.now,
+            actor_id=self.p.user_id,
+            actor_role=self.p.role,
+            source=self.ctx.source,
+            device_id=self.p.device_id,
+            remote_addr=self.ctx.remote_addr,
+            previous_technician=previous_technician,
         )
-        await self.s.flush()
-        await hooks.job_changed(self.s, job, previous_technician=previous_technician)
 
 
 def _s(value: object) -> str | None:

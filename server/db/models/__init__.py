@@ -3,23 +3,40 @@
 from server.db.models.catalog import Checklist, KbArticle
 from server.db.models.counter import Counter
 from server.db.models.customer import Appliance, Customer, CustomerPhone
+from server.db.models.field import Checkin, JobNote
 from server.db.models.job import Job, JobEvent
 from server.db.models.notification import Notification
 from server.db.models.provider import City, FeePolicy, Provider, provider_cities
+from server.db.models.sync import (
+    Bucket,
+    BucketEntity,
+    BucketOp,
+    DeviceSyncState,
+    JobHolder,
+    LedgerEntry,
+)
 from server.db.models.user import Device, LoginAttempt, RefreshToken, Role, SkillLevel, User
 
 __all__ = [
     "Appliance",
+    "Bucket",
+    "BucketEntity",
+    "BucketOp",
+    "Checkin",
     "Checklist",
     "City",
     "Counter",
     "Customer",
     "CustomerPhone",
     "Device",
+    "DeviceSyncState",
     "FeePolicy",
     "Job",
     "JobEvent",
+    "JobHolder",
+    "JobNote",
     "KbArticle",
+    "LedgerEntry",
     "LoginAttempt",
     "Notification",
     "Provider",

@@ -80,6 +80,9 @@ class JobEvent(IdMixin, Base):
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     kind: Mapped[str] = mapped_column(String(32))
+    job_version: Mapped[int] = mapped_column(default=0)
+    """The job's ``version`` after this change: a phone's ``base_version`` below it
+    means the phone acted without having seen this change."""
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     actor_role: Mapped[str | None] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(16), default="api")

@@ -1,8 +1,8 @@
-"""foundation schema
+"""initial schema
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 09:13:20.618154
+Create Date: 2026-11-22 09:51:53.688945
 """
 
 from __future__ import annotations
@@ -222,6 +222,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_appliances_serial"), ["serial"], unique=False)
 
     op.create_table(
+        "buckets",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("epoch", sa.BigInteger(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("min_version", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["users.id"],
+            name=op.f("fk_buckets_technician_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("technician_id", name=op.f("pk_buckets")),
+    )
+    op.create_table(
         "customer_phones",
         sa.Column("customer_id", sa.Uuid(), nullable=False),
         sa.Column("number", sa.String(length=32), nullable=False),
@@ -262,6 +277,66 @@ def upgrade() -> None:
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_devices_user_id"), ["user_id"], unique=False)
 
+    op.create_table(
+        "bucket_entities",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("entity_type", sa.String(length=32), nullable=False),
+        sa.Column("entity_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "doc",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["buckets.technician_id"],
+            name=op.f("fk_bucket_entities_technician_id_buckets"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "technician_id", "entity_type", "entity_id", name=op.f("pk_bucket_entities")
+        ),
+    )
+    with op.batch_alter_table("bucket_entities", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_bucket_entities_entity", ["entity_type", "entity_id"], unique=False
+        )
+
+    op.create_table(
+        "bucket_ops",
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("entity_type", sa.String(length=32), nullable=False),
+        sa.Column("entity_id", sa.Uuid(), nullable=False),
+        sa.Column("op", sa.String(length=8), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["buckets.technician_id"],
+            name=op.f("fk_bucket_ops_technician_id_buckets"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("technician_id", "version", name=op.f("pk_bucket_ops")),
+    )
+    with op.batch_alter_table("bucket_ops", schema=None) as batch_op:
+        batch_op.create_index("ix_bucket_ops_entity", ["technician_id", "entity_id"], unique=False)
+
+    op.create_table(
+        "device_sync_state",
+        sa.Column("device_id", sa.Uuid(), nullable=False),
+        sa.Column("last_mid", sa.BigInteger(), nullable=False),
+        sa.Column("ledger_seq", sa.BigInteger(), nullable=False),
+        sa.Column("ledger_head", sa.String(length=64), nullable=False),
+        sa.Column("last_push_at", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("clock_skew_ms", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["devices.id"],
+            name=op.f("fk_device_sync_state_device_id_devices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("device_id", name=op.f("pk_device_sync_state")),
+    )
     op.create_table(
         "jobs",
         sa.Column("number", sa.String(length=32), nullable=False),
@@ -347,6 +422,51 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "ledger_entries",
+        sa.Column("device_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("mid", sa.BigInteger(), nullable=True),
+        sa.Column("mutation_id", sa.String(length=64), nullable=True),
+        sa.Column("name", sa.String(length=64), nullable=True),
+        sa.Column("job_id", sa.Uuid(), nullable=True),
+        sa.Column("raw", sa.LargeBinary(), nullable=False),
+        sa.Column("raw_sha256", sa.String(length=64), nullable=False),
+        sa.Column("device_time", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("clock_skew_ms", sa.BigInteger(), nullable=True),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("code", sa.String(length=64), nullable=True),
+        sa.Column(
+            "detail",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("signature_status", sa.String(length=16), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["devices.id"],
+            name=op.f("fk_ledger_entries_device_id_devices"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_ledger_entries_user_id_users"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
+    )
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.create_index("ix_ledger_device_mid", ["device_id", "mid"], unique=False)
+        batch_op.create_index("ix_ledger_job", ["job_id"], unique=False)
+        batch_op.create_index("uq_ledger_device_seq", ["device_id", "seq"], unique=True)
+
+    op.create_table(
         "refresh_tokens",
         sa.Column("family_id", sa.Uuid(), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
@@ -379,10 +499,56 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_refresh_tokens_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "checkins",
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("latitude", sa.Double(), nullable=True),
+        sa.Column("longitude", sa.Double(), nullable=True),
+        sa.Column("accuracy_m", sa.Double(), nullable=True),
+        sa.Column("fix_time", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("location_provider", sa.String(length=16), nullable=True),
+        sa.Column("mock_location", sa.Boolean(), nullable=False),
+        sa.Column("distance_m", sa.Double(), nullable=True),
+        sa.Column("geofence", sa.String(length=16), nullable=True),
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("device_id", sa.Uuid(), nullable=True),
+        sa.Column("device_time", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "flags",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["devices.id"],
+            name=op.f("fk_checkins_device_id_devices"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["jobs.id"], name=op.f("fk_checkins_job_id_jobs"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["users.id"],
+            name=op.f("fk_checkins_technician_id_users"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_checkins")),
+    )
+    with op.batch_alter_table("checkins", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_checkins_job_id"), ["job_id"], unique=False)
+        batch_op.create_index(
+            "ix_checkins_technician_fix", ["technician_id", "fix_time"], unique=False
+        )
+
+    op.create_table(
         "job_events",
         sa.Column("job_id", sa.Uuid(), nullable=False),
         sa.Column("at", server.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("job_version", sa.Integer(), nullable=False),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
         sa.Column("actor_role", sa.String(length=32), nullable=True),
         sa.Column("source", sa.String(length=16), nullable=False),
@@ -413,6 +579,56 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("job_events", schema=None) as batch_op:
         batch_op.create_index("ix_job_events_job_at", ["job_id", "at"], unique=False)
+
+    op.create_table(
+        "job_holders",
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("since", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["jobs.id"], name=op.f("fk_job_holders_job_id_jobs"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["users.id"],
+            name=op.f("fk_job_holders_technician_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("job_id", "technician_id", name=op.f("pk_job_holders")),
+    )
+    op.create_table(
+        "job_notes",
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("technician_id", sa.Uuid(), nullable=False),
+        sa.Column("device_id", sa.Uuid(), nullable=True),
+        sa.Column("device_time", server.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "flags",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["device_id"],
+            ["devices.id"],
+            name=op.f("fk_job_notes_device_id_devices"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["jobs.id"], name=op.f("fk_job_notes_job_id_jobs"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["technician_id"],
+            ["users.id"],
+            name=op.f("fk_job_notes_technician_id_users"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_job_notes")),
+    )
+    with op.batch_alter_table("job_notes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_job_notes_job_id"), ["job_id"], unique=False)
 
     op.create_table(
         "notifications",
@@ -458,15 +674,31 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_notifications_job_id"))
 
     op.drop_table("notifications")
+    with op.batch_alter_table("job_notes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_job_notes_job_id"))
+
+    op.drop_table("job_notes")
+    op.drop_table("job_holders")
     with op.batch_alter_table("job_events", schema=None) as batch_op:
         batch_op.drop_index("ix_job_events_job_at")
 
     op.drop_table("job_events")
+    with op.batch_alter_table("checkins", schema=None) as batch_op:
+        batch_op.drop_index("ix_checkins_technician_fix")
+        batch_op.drop_index(batch_op.f("ix_checkins_job_id"))
+
+    op.drop_table("checkins")
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_refresh_tokens_user_id"))
         batch_op.drop_index(batch_op.f("ix_refresh_tokens_family_id"))
 
     op.drop_table("refresh_tokens")
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.drop_index("uq_ledger_device_seq")
+        batch_op.drop_index("ix_ledger_job")
+        batch_op.drop_index("ix_ledger_device_mid")
+
+    op.drop_table("ledger_entries")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_jobs_technician_status")
         batch_op.drop_index(batch_op.f("ix_jobs_status"))
@@ -477,6 +709,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_jobs_appliance_id"))
 
     op.drop_table("jobs")
+    op.drop_table("device_sync_state")
+    with op.batch_alter_table("bucket_ops", schema=None) as batch_op:
+        batch_op.drop_index("ix_bucket_ops_entity")
+
+    op.drop_table("bucket_ops")
+    with op.batch_alter_table("bucket_entities", schema=None) as batch_op:
+        batch_op.drop_index("ix_bucket_entities_entity")
+
+    op.drop_table("bucket_entities")
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_devices_user_id"))
 
@@ -486,6 +727,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customer_phones_customer_id"))
 
     op.drop_table("customer_phones")
+    op.drop_table("buckets")
     with op.batch_alter_table("appliances", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_appliances_serial"))
         batch_op.drop_index(batch_op.f("ix_appliances_customer_id"))

@@ -1,0 +1,304 @@
+"""``Phone``: what a technician's app calls. Every action only writes to the outbox, so
+it works offline; ``sync()`` (or ``sync_forever``) delivers it later.
+
+Why actions are checked locally first: a phone should refuse at once what can never
+work (a job it does not hold, arguments out of range) rather than queue a mutation the
+server will reject hours later when the technician has left. What only the server can
+judge (a transition made illegal by a desk change meanwhile) is left to the server, and
+its outcome shows up in ``outcomes()``.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+from client_sdk.api import ApiClient, NotEnrolled, TokenPair
+from client_sdk.store import JOB_PACKET, PendingMutation, RecordedOutcome, Store
+from client_sdk.sync_loop import Backoff, SyncEngine, SyncReport
+from sync.packet_types import JobPacket, KbArticleDoc
+from sync.signing import sign
+from sync.vocabulary import UnableReason
+from sync.wire import MUTATION_ARGS, EmptyArgs
+
+__all__ = ["ACTIONS", "APP_VERSION", "Phone"]
+
+APP_VERSION = "0.1.0"
+KB_ARTICLE = "kb_article"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware (the server cannot guess the zone)")
+    return value
+
+
+def _window_key(p: JobPacket) -> tuple[bool, datetime, str]:
+    start = p.job.window_start or datetime.max.replace(tzinfo=UTC)
+    return (p.job.window_start is None, start, p.job.number)
+
+
+class Phone:
+    """A technician's phone over a local store file and a server.
+
+    ``http`` reuses an ``httpx.Client`` (e.g. Litestar's ``TestClient``); ``transport``
+    builds one over a custom transport; otherwise ``base_url`` is used."""
+
+    def __init__(
+        self,
+        store_path: str | Path,
+        base_url: str = "",
+        *,
+        http: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 15.0,
+        label: str = "",
+        platform: str = "python",
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.store = Store(store_path)
+        self.api = ApiClient(
+            base_url, credentials=self.store, http=http, transport=transport, timeout=timeout
+        )
+        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        self.engine = SyncEngine(self.store, self.api, backoff=backoff, **extra)
+        self.label = label
+        self.platform = platform
+        self.clock = clock
+
+    def close(self) -> None:
+        self.api.close()
+        self.store.close()
+
+    def __enter__(self) -> Phone:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- account and device --------------------------------------------------------
+
+    @property
+    def device_id(self) -> uuid.UUID | None:
+        return self.store.device_id
+
+    @property
+    def logged_in(self) -> bool:
+        return self.store.load_tokens() is not None
+
+    def login(self, username: str, password: str) -> TokenPair:
+        """Log in. Once enrolled, the tokens are bound to this device, so revoking the
+        device (a lost phone) ends them: log in again after ``enroll()``."""
+        return self.api.login(username, password, self.store.device_id)
+
+    def logout(self) -> None:
+        self.api.logout()
+
+    def enroll(self) -> uuid.UUID:
+        """Register this phone and its signing key (once: a store already enrolled keeps
+        its device, because its outbox is numbered for that device)."""
+        if self.store.device_id is not None and self.store.private_key() is not None:
+            return self.store.device_id
+        label = self.label or f"client_sdk ({self.store.username or 'technician'})"
+        answer = self.api.enroll(label=label, platform=self.platform, app_version=APP_VERSION)
+        return answer.device_id
+
+    # --- syncing -------------------------------------------------------------------
+
+    def sync(self) -> SyncReport:
+        return self.engine.sync_once()
+
+    def run_until_synced(self, max_attempts: int = 5) -> SyncReport:
+        return self.engine.run_until_synced(max_attempts)
+
+    def sync_forever(self, stop_event: threading.Event, interval: float = 30.0) -> None:
+        self.engine.sync_forever(stop_event, interval)
+
+    # --- what the phone holds ------------------------------------------------------
+
+    def jobs(self) -> list[JobPacket]:
+        """The job packets held, in appointment-window order. Jobs the server took away
+        (removal waiting on pending mutations) are left out: see ``withdrawn_jobs``."""
+        gone = self.store.withdrawn()
+        packets = [
+            msgspec.convert(d.doc, JobPacket)
+            for d in self.store.documents(JOB_PACKET)
+            if d.id not in gone
+        ]
+        return sorted(packets, key=_window_key)
+
+    def job(self, job_id: uuid.UUID | str) -> JobPacket | None:
+        doc = self.store.get_document(JOB_PACKET, uuid.UUID(str(job_id)))
+        return msgspec.convert(doc.doc, JobPacket) if doc else None
+
+    def withdrawn_jobs(self) -> set[uuid.UUID]:
+        """Jobs reassigned or closed on the server whose packet stays only until this
+        phone's pending mutations for them are acknowledged."""
+        return self.store.withdrawn()
+
+    def kb_article(self, article_id: uuid.UUID | str) -> KbArticleDoc | None:
+        doc = self.store.get_document(KB_ARTICLE, uuid.UUID(str(article_id)))
+        return msgspec.convert(doc.doc, KbArticleDoc) if doc else None
+
+    def pending(self) -> list[PendingMutation]:
+        return self.store.pending()
+
+    def outcomes(self) -> list[RecordedOutcome]:
+        return self.store.outcomes()
+
+    # --- actions (one per mutation in sync.wire.MUTATION_ARGS) ---------------------
+
+    def acknowledge(self, job_id: uuid.UUID | str) -> PendingMutation:
+        return self._queue("job.acknowledge", job_id, EmptyArgs())
+
+    def en_route(self, job_id: uuid.UUID | str, eta: datetime | None = None) -> PendingMutation:
+        return self._queue("job.en_route", job_id, {"eta": _aware(eta, "eta")})
+
+    def check_in(
+        self,
+        job_id: uuid.UUID | str,
+        latitude: float | None = None,
+        longitude: float | None = None,
+        accuracy_m: float | None = None,
+        *,
+        fix_time: datetime | None = None,
+        location_provider: str | None = None,
+        mock_location: bool = False,
+        checkin_id: uuid.UUID | None = None,
+    ) -> PendingMutation:
+        if (latitude is None) != (longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        args = {
+            "checkin_id": checkin_id or uuid.uuid4(),
+            "latitude": latitude,
+            "longitude": longitude,
+            "accuracy_m": accuracy_m,
+            "fix_time": _aware(fix_time, "fix_time"),
+            "location_provider": location_provider,
+            "mock_location": mock_location,
+        }
+        return self._queue("job.check_in", job_id, args)
+
+    def start_work(self, job_id: uuid.UUID | str) -> PendingMutation:
+        return self._queue("job.start_work", job_id, EmptyArgs())
+
+    def note(
+        self, job_id: uuid.UUID | str, text: str, *, note_id: uuid.UUID | None = None
+    ) -> PendingMutation:
+        return self._queue("job.note", job_id, {"note_id": note_id or uuid.uuid4(), "text": text})
+
+    def pause(self, job_id: uuid.UUID | str, reason: str = "") -> PendingMutation:
+        return self._queue("job.pause", job_id, {"reason": reason})
+
+    def complete(self, job_id: uuid.UUID | str, summary: str = "") -> PendingMutation:
+        return self._queue("job.complete", job_id, {"summary": summary})
+
+    def unable_to_complete(
+        self, job_id: uuid.UUID | str, reason: UnableReason | str, note: str = ""
+    ) -> PendingMutation:
+        return self._queue("job.unable_to_complete", job_id, {"reason": reason, "note": note})
+
+    def request_reschedule(
+        self,
+        job_id: uuid.UUID | str,
+        reason: str = "",
+        preferred_start: datetime | None = None,
+        preferred_end: datetime | None = None,
+    ) -> PendingMutation:
+        args = {
+            "reason": reason,
+            "preferred_start": _aware(preferred_start, "preferred_start"),
+            "preferred_end": _aware(preferred_end, "preferred_end"),
+        }
+        return self._queue("job.request_reschedule", job_id, args)
+
+    def set_serial(
+        self, job_id: uuid.UUID | str, serial: str, appliance_id: uuid.UUID | None = None
+    ) -> PendingMutation:
+        """Set the serial of the job's appliance (the one in the packet by default)."""
+        if appliance_id is None:
+            appliance = self._held(job_id).get("appliance")
+            if not appliance:
+                raise ValueError("this job has no appliance to set a serial on")
+            appliance_id = uuid.UUID(appliance["id"])
+        return self._queue(
+            "appliance.set_serial", job_id, {"appliance_id": appliance_id, "serial": serial}
+        )
+
+    # --- the outbox ----------------------------------------------------------------
+
+    def _held(self, job_id: uuid.UUID | str) -> dict[str, Any]:
+        jid = uuid.UUID(str(job_id))
+        doc = self.store.get_document(JOB_PACKET, jid)
+        if doc is None:
+            raise ValueError(f"job {jid} is not on this phone")
+        if jid in self.store.withdrawn():
+            raise ValueError(f"job {jid} was taken off this phone by the office")
+        return doc.doc
+
+    def _queue(
+        self, name: str, job_id: uuid.UUID | str, args: msgspec.Struct | dict[str, Any]
+    ) -> PendingMutation:
+        """Validate, sign and write one mutation. What is signed is the mutation dict
+        (JSON values only, so the server's decode and re-encode gives the same bytes);
+        what is stored and sent is those canonical bytes plus the signature."""
+        jid = uuid.UUID(str(job_id))
+        packet = self._held(jid)
+        key = self.store.private_key()
+        if key is None:
+            raise NotEnrolled("This phone is not enrolled; call enroll() first.")
+        try:
+            typed = msgspec.convert(args, MUTATION_ARGS[name]) if isinstance(args, dict) else args
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"{name}: {exc}") from exc
+        plain: dict[str, Any] = msgspec.to_builtins(typed)
+        device_time: str = msgspec.to_builtins(self.clock())
+        base_version = int(packet["job"]["version"])
+        mutation_id = uuid.uuid4()
+
+        def build(mid: int) -> PendingMutation:
+            mutation: dict[str, Any] = {
+                "mid": mid,
+                "id": str(mutation_id),
+                "name": name,
+                "job_id": str(jid),
+                "args": plain,
+                "device_time": device_time,
+                "base_version": base_version,
+            }
+            mutation["signature"] = sign(key, mutation)
+            raw = msgspec.json.encode(mutation, order="sorted")
+            return PendingMutation(
+                mid, mutation_id, name, jid, plain, device_time, base_version, raw
+            )
+
+        return self.store.enqueue(build)
+
+
+ACTIONS: dict[str, str] = {
+    "job.acknowledge": "acknowledge",
+    "job.en_route": "en_route",
+    "job.check_in": "check_in",
+    "job.start_work": "start_work",
+    "job.note": "note",
+    "job.pause": "pause",
+    "job.complete": "complete",
+    "job.unable_to_complete": "unable_to_complete",
+    "job.request_reschedule": "request_reschedule",
+    "appliance.set_serial": "set_serial",
+}
+"""The ``Phone`` method for each mutation of ``sync.wire.MUTATION_ARGS`` (a test checks
+that none is missing)."""

@@ -1,0 +1,1 @@
+"""HTTP routes of the sync engine: phones' pull, push and blobs, and auditors' ledger."""

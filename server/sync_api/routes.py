@@ -1,0 +1,159 @@
+"""``/sync/v1``: what phones call — enrol, pull, push, read one packet.
+
+The protocol itself lives in ``sync/``; this module only adapts it to HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth.guards import STAFF, allow
+from server.auth.scope import ensure_job_visible
+from server.context import RequestContext
+from server.db.engine import Database
+from server.db.models import Device, DeviceSyncState, Job
+from server.db.models.user import Role
+from server.errors import Forbidden, Invalid, NotFound
+from sync.cursor import CursorCodec
+from sync.packet_types import JobPacket
+from sync.packets import build_packets
+from sync.pull import begin_snapshot, pull
+from sync.push import push
+from sync.wire import EnrollRequest, EnrollResponse, PullResponse, PushRequestDoc, PushResponse
+
+__all__ = ["SyncController"]
+
+TECH = allow(Role.TECHNICIAN)
+
+
+def _codec(request: Request[Any, Any, Any]) -> CursorCodec:
+    codec: CursorCodec | None = getattr(request.app.state, "cursor_codec", None)
+    if codec is None:
+        codec = CursorCodec(request.app.state.settings.signing_key())
+        request.app.state.cursor_codec = codec
+    return codec
+
+
+async def _publish(request: Request[Any, Any, Any], session: AsyncSession) -> None:
+    hub = getattr(request.app.state, "pokes", None)
+    if hub is not None:
+        from sync.pokes import publish_after_commit
+
+        await publish_after_commit(session, hub)
+
+
+class SyncController(Controller):
+    path = "/sync/v1"
+    tags = ["sync"]
+
+    @post("/devices", guards=[TECH], status_code=HTTP_201_CREATED)
+    async def enroll(
+        self, db: AsyncSession, ctx: RequestContext, data: EnrollRequest
+    ) -> EnrollResponse:
+        """Enrol the calling technician's phone. Give the Ed25519 public key that will
+        sign its mutations. Then log in again with ``device_id`` to get tokens bound to
+        this device: revoking the device ends them."""
+        key: bytes | None = None
+        if data.public_key is not None:
+            try:
+                key = base64.b64decode(data.public_key, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise Invalid("invalid_public_key", "The public key is not base64.") from exc
+            if len(key) != 32:
+                raise Invalid("invalid_public_key", "An Ed25519 public key is 32 bytes.")
+        device = Device(
+            user_id=ctx.principal.user_id,
+            label=data.label,
+            platform=data.platform,
+            app_version=data.app_version,
+            public_key=key,
+            enrolled_at=ctx.now,
+        )
+        db.add(device)
+        await db.flush()
+        db.add(DeviceSyncState(device_id=device.id))
+        await db.flush()
+        return EnrollResponse(
+            device_id=device.id, enrolled_at=device.enrolled_at, last_applied_mid=0
+        )
+
+    @get("/pull", guards=[TECH])
+    async def pull(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        cursor: Annotated[
+            str | None,
+            Parameter(max_length=512, description="From the last pull; omit for a snapshot"),
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
+        device_id: Annotated[
+            uuid.UUID | None,
+            Parameter(description="Your device, to learn its last applied mutation"),
+        ] = None,
+    ) -> PullResponse:
+        """Pull the caller's bucket: a snapshot without a cursor, then the operations after
+        the cursor. Repeat while ``has_more``. On ``reset``: push what is pending, drop
+        the bucket's documents, pull without a cursor. ``last_applied_mid`` comes from
+        the same snapshot as the operations."""
+        p = ctx.principal
+        device = p.device_id or device_id
+        if p.device_id and device_id and device_id != p.device_id:
+            raise Forbidden("device_mismatch", "The access token belongs to another device.")
+        db: Database = request.app.state.db
+        async with db.reader() as session:
+            await begin_snapshot(session)
+            if device is not None and p.device_id is None:
+                owner = await session.scalar(select(Device.user_id).where(Device.id == device))
+                if owner != p.user_id:
+                    raise Forbidden("device_not_enrolled", "That device is not enrolled to you.")
+            return await pull(
+                session,
+                codec=_codec(request),
+                technician_id=p.user_id,
+                device_id=device,
+                cursor=cursor,
+                limit=limit,
+                now=ctx.now,
+            )
+
+    @post("/push", guards=[TECH], status_code=HTTP_200_OK)
+    async def push(
+        self, request: Request[Any, Any, Any], ctx: RequestContext, data: PushRequestDoc
+    ) -> PushResponse:
+        """Push the device's mutations, in ``mid`` order with no gaps. Each gets an
+        outcome: ``applied``, ``resolved`` (applied, merged with a newer state — ``code``
+        says how), ``duplicate`` (already received: ``first_status`` says what became of
+        it) or ``rejected`` (never applies; ``code`` says why; the queue moves on). A
+        first ``mid`` beyond the next expected one is refused with 409 ``mid_gap``
+        naming ``expected_mid``. ``retry_after`` set: the server stopped early; resend
+        the rest later."""
+        _ = data  # validated for the schema; the pipeline reads the exact bytes
+        body = await request.body()
+        return await push(
+            request.app.state.db,
+            body,
+            user_id=ctx.principal.user_id,
+            token_device_id=ctx.principal.device_id,
+            now=ctx.now,
+            after_commit=lambda s: _publish(request, s),
+        )
+
+    @get("/packets/{job_id:uuid}", guards=[allow(Role.TECHNICIAN, *STAFF)])
+    async def packet(self, db: AsyncSession, ctx: RequestContext, job_id: uuid.UUID) -> JobPacket:
+        """One job's packet as a phone receives it (the schema of ``job_packet``
+        documents in pulls)."""
+        ensure_job_visible(ctx.principal, await db.get(Job, job_id), job_id)
+        packets = await build_packets(db, [job_id], ctx.now.date())
+        if job_id not in packets:
+            raise NotFound("job", job_id)
+        return packets[job_id]

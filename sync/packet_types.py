@@ -1,0 +1,124 @@
+"""The job packet: one document per job with everything a technician needs offline."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "ApplianceInfo",
+    "ChecklistInfo",
+    "CustomerInfo",
+    "FeePolicyInfo",
+    "JobInfo",
+    "JobPacket",
+    "KbArticleDoc",
+    "KbLink",
+    "PastVisit",
+    "PhoneInfo",
+]
+
+
+class JobInfo(msgspec.Struct):
+    id: uuid.UUID
+    number: str
+    kind: str
+    priority: str
+    status: str
+    description: str
+    window_start: datetime | None
+    window_end: datetime | None
+    contact_due_at: datetime | None
+    onsite_due_at: datetime | None
+    previous_job_id: uuid.UUID | None
+    unable_reason: str | None
+    reschedule_requested_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    version: int
+    """Send it back as ``base_version`` with mutations on this job."""
+
+
+class PhoneInfo(msgspec.Struct):
+    number: str
+    label: str
+
+
+class CustomerInfo(msgspec.Struct):
+    id: uuid.UUID
+    name: str
+    phones: list[PhoneInfo]
+    address: str
+    city: str
+    timezone: str
+    latitude: float | None
+    longitude: float | None
+
+
+class PastVisit(msgspec.Struct):
+    job_id: uuid.UUID
+    number: str
+    kind: str
+    status: str
+    date: datetime
+    technician: str | None
+    summary: str
+    """What was done (the completion summary), or why it could not be."""
+
+
+class ApplianceInfo(msgspec.Struct):
+    id: uuid.UUID
+    category: str
+    brand: str
+    model: str
+    serial: str | None
+    purchase_date: date | None
+    install_date: date | None
+    warranty_end: date | None
+    in_warranty: bool
+    installed_by: str | None
+    service_history: list[PastVisit]
+    """Earlier jobs on this appliance, newest first."""
+
+
+class ChecklistInfo(msgspec.Struct):
+    version: int
+    items: list[dict[str, Any]]
+    """``{"code", "label", "required"}``."""
+
+
+class FeePolicyInfo(msgspec.Struct):
+    currency: str
+    visit_fee: int
+    visit_fee_in_warranty: bool
+    items: list[dict[str, Any]]
+    """``{"code", "label", "max_amount", "allowed_in_warranty"}``, amounts in minor units."""
+
+
+class KbLink(msgspec.Struct):
+    id: uuid.UUID
+    title: str
+
+
+class JobPacket(msgspec.Struct):
+    job: JobInfo
+    customer: CustomerInfo
+    appliance: ApplianceInfo | None
+    checklist: ChecklistInfo
+    fee_policy: FeePolicyInfo | None
+    evidence_rules: dict[str, list[dict[str, Any]]]
+    """Per claim (``customer_not_home``, ``completed``): what evidence the phone should
+    collect before the technician makes the claim."""
+    kb_articles: list[KbLink]
+    """Articles for the appliance's category; each is its own ``kb_article`` document."""
+
+
+class KbArticleDoc(msgspec.Struct):
+    id: uuid.UUID
+    category: str
+    title: str
+    body: str
+    version: int

@@ -1,0 +1,98 @@
+"""Ed25519 signatures of mutations by device keys.
+
+Why: the ledger's hash chain shows that a row changed, but someone able to rewrite the
+whole chain could also rewrite what a phone said. A mutation signed by a key that only
+the phone holds cannot be forged or altered on the server side at all.
+
+What is signed (``MutationEnvelope.signature``): the mutation object without its
+``signature`` member, encoded as compact JSON with keys sorted at every level, UTF-8,
+exactly as ``msgspec.json.encode(obj, order="sorted")`` writes it. The server decodes
+the raw mutation and re-encodes it, so a client must sign the values it sends (floats
+written as msgspec writes them, e.g. ``1.0`` not ``1``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Literal
+
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+__all__ = [
+    "SignatureStatus",
+    "canonical_bytes",
+    "load_public_key",
+    "sign",
+    "verify_signature",
+]
+
+SignatureStatus = Literal["absent", "no_key", "valid", "invalid"]
+
+PUBLIC_KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+
+
+def canonical_bytes(mutation: dict[str, Any]) -> bytes:
+    """The bytes a device signs: ``mutation`` without ``signature``, keys sorted."""
+    body = {k: v for k, v in mutation.items() if k != "signature"}
+    return msgspec.json.encode(body, order="sorted")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def sign(private_key: Ed25519PrivateKey, mutation: dict[str, Any]) -> str:
+    """Base64 signature of ``mutation`` (for the reference client and for tests)."""
+    return base64.b64encode(private_key.sign(canonical_bytes(mutation))).decode("ascii")
+
+
+def load_public_key(b64: str) -> bytes:
+    """The raw 32-byte Ed25519 key from its base64 (as sent at enrolment).
+
+    Raises ``ValueError`` for bad base64, a wrong length, or bytes that are not a key."""
+    try:
+        raw = _b64decode(b64)
+    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raise ValueError("public_key is not valid base64") from exc
+    if len(raw) != PUBLIC_KEY_BYTES:
+        raise ValueError(f"public_key must be {PUBLIC_KEY_BYTES} raw bytes, got {len(raw)}")
+    Ed25519PublicKey.from_public_bytes(raw)  # raises ValueError if unusable
+    return raw
+
+
+def verify_signature(public_key: bytes | None, mutation_raw: bytes) -> SignatureStatus:
+    """The ``signature_status`` of one mutation as received.
+
+    ``absent``: no signature (or raw bytes that are not a JSON object, so there is none
+    to read: the mutation is refused as malformed elsewhere). ``no_key``: signed, but the
+    device registered no key. ``invalid``: bad base64, wrong length, a failed check, or a
+    stored key that is not usable (never accept what cannot be checked). ``valid``."""
+    try:
+        mutation = msgspec.json.decode(mutation_raw, type=dict[str, Any])
+    except msgspec.DecodeError:
+        return "absent"
+    signature = mutation.get("signature")
+    if signature is None:
+        return "absent"
+    if not public_key:
+        return "no_key"
+    if not isinstance(signature, str):
+        return "invalid"
+    try:
+        sig = _b64decode(signature)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return "invalid"
+    if len(sig) != SIGNATURE_BYTES:
+        return "invalid"
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes(public_key)).verify(sig, canonical_bytes(mutation))
+    except (InvalidSignature, ValueError):
+        return "invalid"
+    return "valid"
