@@ -12,7 +12,7 @@ import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from server.errors import DoorstepError, RateLimited, RetryLater
@@ -121,6 +121,9 @@ def _database(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # Busy, locked or unreachable: a transient condition — the client keeps its work and
     # tries again. Our own conflicts are checked before writing, so an integrity error
     # here is a race lost to another writer: also safe to retry.
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (out of range, too long): not worth retrying.
+        return _respond(422, "invalid_value", "A value is out of the range the service accepts.")
     if isinstance(exc, IntegrityError):
         log.warning("integrity race on %s %s", request.method, request.url.path)
         return _respond(409, "conflict", "Another change got there first; read and try again.")
@@ -146,5 +149,6 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     DBAPIError: _database,
     PoolTimeout: _database,
     IntegrityError: _database,
+    DataError: _database,
     Exception: _unexpected,
 }

@@ -457,3 +457,76 @@ def test_policy_checklist_and_article_changes_reach_the_phone(client, world, des
     assert r.status_code == 200, r.text
     phone.pull_all()
     assert phone.docs[("kb_article", article_id)]["body"] == "Check the gas valve first."
+
+
+def test_revoked_device_can_neither_pull_nor_push(client, world, desk):
+    job = make_job(client, desk, world)
+    phone = Phone(client, "tech1")
+    phone.pull_all()
+    admin = login(client, "admin")
+    assert client.post(f"/devices/{phone.device_id}/revoke", headers=admin).status_code == 200
+    assert_error(
+        client.get("/sync/v1/pull", params={"device_id": phone.device_id}, headers=phone.headers),
+        403,
+        "device_revoked",
+    )
+    r = client.post(
+        "/sync/v1/push",
+        headers=phone.headers,
+        json={
+            "device_id": phone.device_id,
+            "schema_version": 1,
+            "device_time": None,
+            "mutations": [phone.mutation("job.acknowledge", job["id"])],
+        },
+    )
+    assert_error(r, 403, "device_revoked")
+    # a token bound to the revoked device is refused outright
+    bound = client.post(
+        "/auth/login",
+        json={
+            "username": "tech1",
+            "password": "correct horse battery",
+            "device_id": phone.device_id,
+        },
+    )
+    assert bound.status_code == 401 and bound.json()["code"] == "device_revoked"
+    assert client.get(f"/jobs/{job['id']}", headers=desk).json()["status"] == "assigned"
+
+
+def test_bad_signature_is_rejected_recorded_and_blocks_nothing_genuine(client, world, desk):
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from sync.signing import sign
+
+    job = make_job(client, desk, world)
+    key = Ed25519PrivateKey.generate()
+    pub = base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    headers = login(client, "tech1")
+    device = client.post("/sync/v1/devices", json={"public_key": pub}, headers=headers).json()[
+        "device_id"
+    ]
+    m = {
+        "mid": 1,
+        "id": str(uuid.uuid4()),
+        "name": "job.acknowledge",
+        "job_id": job["id"],
+        "args": {},
+    }
+    forged = {**m, "signature": sign(Ed25519PrivateKey.generate(), m)}
+    body = {"device_id": device, "schema_version": 1, "device_time": None}
+    r = client.post("/sync/v1/push", json={**body, "mutations": [forged]}, headers=headers).json()
+    assert r["outcomes"][0]["code"] == "bad_signature" and r["last_applied_mid"] == 0
+    genuine = {**m, "signature": sign(key, m)}
+    r = client.post("/sync/v1/push", json={**body, "mutations": [genuine]}, headers=headers).json()
+    assert r["outcomes"][0]["status"] == "applied" and r["last_applied_mid"] == 1
+    rows = client.get(
+        "/audit/ledger", params={"device_id": device}, headers=login(client, "auditor")
+    ).json()
+    assert [(x["outcome"], x["signature_status"]) for x in rows] == [
+        ("rejected", "invalid"),
+        ("applied", "valid"),
+    ]

@@ -113,9 +113,15 @@ class SyncController(Controller):
         async with db.reader() as session:
             await begin_snapshot(session)
             if device is not None and p.device_id is None:
-                owner = await session.scalar(select(Device.user_id).where(Device.id == device))
-                if owner != p.user_id:
+                row = (
+                    await session.execute(
+                        select(Device.user_id, Device.revoked_at).where(Device.id == device)
+                    )
+                ).one_or_none()
+                if row is None or row.user_id != p.user_id:
                     raise Forbidden("device_not_enrolled", "That device is not enrolled to you.")
+                if row.revoked_at is not None:
+                    raise Forbidden("device_revoked", "This device has been revoked.")
             return await pull(
                 session,
                 codec=_codec(request),
