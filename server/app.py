@@ -57,6 +57,7 @@ async def _send_outbox(db: Database, interval: int) -> None:
 
 
 async def _maintain(db: Database, settings: Settings) -> None:
+    from sync.blobs import FilesystemBlobStore
     from sync.maintenance import sweep
 
     while True:
@@ -67,6 +68,8 @@ async def _maintain(db: Database, settings: Settings) -> None:
                 now=utcnow(),
                 retention=timedelta(hours=settings.packet_retention_hours),
                 keep=settings.bucket_log_keep,
+                blob_store=FilesystemBlobStore(settings.resolved_blob_dir),
+                upload_expiry=timedelta(hours=settings.blob_upload_expiry_hours),
             )
         except Exception:  # the database may be briefly away; try again next round
             log.warning("maintenance round failed", exc_info=True)

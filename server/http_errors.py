@@ -36,6 +36,8 @@ ERROR_STATUSES = {
     403: "The caller's role or scope does not allow this.",
     404: "No such resource, or not visible to the caller.",
     409: "The request clashes with the current state.",
+    413: "The request body or the blob is larger than allowed.",
+    415: "The blob's type is not accepted.",
     422: "The request breaks a rule (an end before a start, a technician of another provider…).",
     429: "Too many requests; see Retry-After.",
     503: "Temporarily unavailable; nothing was lost, retry after Retry-After seconds.",

@@ -19,6 +19,7 @@ def route_handlers() -> list[Any]:
     from server.customers.routes import ApplianceController, CustomerController
     from server.jobs.routes import JobController
     from server.notifications.routes import NotificationController
+    from server.sync_api.blob_routes import BlobController
     from server.sync_api.events import EventsController
     from server.sync_api.ledger_routes import LedgerController
     from server.sync_api.routes import SyncController
@@ -38,5 +39,6 @@ def route_handlers() -> list[Any]:
         KbArticleController,
         LedgerController,
         SyncController,
+        BlobController,
         EventsController,
     ]

@@ -46,6 +46,19 @@ class Settings:
     port: int = 8000
     """Port ``doorstep serve`` binds to."""
 
+    blob_max_bytes: int = 25 * 1024 * 1024
+    """Largest photo or signature a phone may upload, bytes."""
+
+    blob_max_chunk_bytes: int = 8 * 1024 * 1024
+    """Largest single upload chunk, bytes."""
+
+    blob_content_types: str = "image/jpeg,image/png,image/webp"
+    """Blob types accepted, comma-separated (checked against the bytes, not only the
+    header)."""
+
+    blob_upload_expiry_hours: int = 48
+    """An upload untouched this long is abandoned: its partial bytes are deleted."""
+
     redis_url: str = ""
     """Redis URL for cross-node notifications; empty: in-process only."""
 

@@ -11,13 +11,22 @@ from sqlalchemy import select
 from server.db.engine import Database
 from server.db.models import Bucket
 from sync import buckets
+from sync.blobs import BlobStore, expire_uploads
 
 __all__ = ["sweep"]
 
 log = logging.getLogger("doorstep.sync")
 
 
-async def sweep(db: Database, *, now: datetime, retention: timedelta, keep: int) -> tuple[int, int]:
+async def sweep(
+    db: Database,
+    *,
+    now: datetime,
+    retention: timedelta,
+    keep: int,
+    blob_store: BlobStore | None = None,
+    upload_expiry: timedelta | None = None,
+) -> tuple[int, int]:
     """One round. Returns (packets removed, operations compacted). Safe on several nodes
     at once: every change goes through the bucket locks."""
     removed = 0
@@ -39,6 +48,8 @@ async def sweep(db: Database, *, now: datetime, retention: timedelta, keep: int)
         async with db.writer() as s:
             compacted += await buckets.compact(s, tid, keep)
             await s.commit()
+    if blob_store is not None and upload_expiry is not None:
+        await expire_uploads(db, blob_store, now - upload_expiry)
     if removed or compacted:
         log.info(
             "maintenance: %d closed packets removed, %d log operations compacted",

@@ -530,3 +530,65 @@ def test_bad_signature_is_rejected_recorded_and_blocks_nothing_genuine(client, w
         ("rejected", "invalid"),
         ("applied", "valid"),
     ]
+
+
+def test_check_in_gets_distance_geofence_and_travel_flags(client, world, desk, database_url):
+    from sqlalchemy import select
+    from world import run_db
+
+    from server.db.models import Checkin
+
+    near, far = (
+        make_job(client, desk, world),
+        make_job(client, desk, world, window_start=None, window_end=None),
+    )
+    phone = Phone(client, "tech1")
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    a, b, c = (str(uuid.uuid4()) for _ in range(3))
+    res = phone.push(
+        [
+            phone.mutation(
+                "job.check_in",
+                near["id"],
+                {
+                    "checkin_id": a,
+                    "latitude": 30.2791,
+                    "longitude": 120.1301,
+                    "accuracy_m": 8,
+                    "fix_time": t0.isoformat(),
+                },
+            ),
+            # ten minutes later, 3 km from the same customer
+            phone.mutation(
+                "job.check_in",
+                far["id"],
+                {
+                    "checkin_id": b,
+                    "latitude": 30.3060,
+                    "longitude": 120.1300,
+                    "accuracy_m": 8,
+                    "fix_time": (t0 + timedelta(minutes=10)).isoformat(),
+                },
+            ),
+            # and a minute after that, in Shanghai, with a mock location
+            phone.mutation(
+                "job.check_in",
+                far["id"],
+                {
+                    "checkin_id": c,
+                    "latitude": 31.2304,
+                    "longitude": 121.4737,
+                    "accuracy_m": 5,
+                    "mock_location": True,
+                    "fix_time": (t0 + timedelta(minutes=11)).isoformat(),
+                },
+            ),
+        ]
+    )
+    assert [o["status"] for o in res["outcomes"]] == ["applied"] * 3
+    rows = {str(r.id): r for r in run_db(database_url, lambda s: s.scalars(select(Checkin)))}
+    assert rows[a].geofence == "pass" and rows[a].distance_m < 50
+    assert rows[b].geofence == "fail" and 2_900 < rows[b].distance_m < 3_100
+    assert "impossible_travel" not in rows[b].flags
+    assert rows[c].geofence == "fail"
+    assert {"impossible_travel", "mock_location"} <= set(rows[c].flags)

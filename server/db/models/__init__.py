@@ -3,6 +3,7 @@
 from server.db.models.catalog import Checklist, KbArticle
 from server.db.models.counter import Counter
 from server.db.models.customer import Appliance, Customer, CustomerPhone
+from server.db.models.evidence import Blob, BlobUpload, CallAttempt, EvidenceRuleSet, Photo
 from server.db.models.field import Checkin, JobNote
 from server.db.models.job import Job, JobEvent
 from server.db.models.notification import Notification
@@ -19,9 +20,12 @@ from server.db.models.user import Device, LoginAttempt, RefreshToken, Role, Skil
 
 __all__ = [
     "Appliance",
+    "Blob",
+    "BlobUpload",
     "Bucket",
     "BucketEntity",
     "BucketOp",
+    "CallAttempt",
     "Checkin",
     "Checklist",
     "City",
@@ -30,6 +34,7 @@ __all__ = [
     "CustomerPhone",
     "Device",
     "DeviceSyncState",
+    "EvidenceRuleSet",
     "FeePolicy",
     "Job",
     "JobEvent",
@@ -39,6 +44,7 @@ __all__ = [
     "LedgerEntry",
     "LoginAttempt",
     "Notification",
+    "Photo",
     "Provider",
     "RefreshToken",
     "Role",

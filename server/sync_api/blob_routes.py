@@ -1,0 +1,212 @@
+"""``/sync/v1/blobs/{sha256}``: resumable, content-addressed uploads of photos and
+signatures (HEAD to learn the offset, PATCH chunks, GET the bytes).
+
+The rules live in ``sync/blobs.py``; this module only adapts them to HTTP. The header
+names follow the IETF resumable-uploads draft (``Upload-Offset``, ``Upload-Length``,
+``Upload-Complete``) so off-the-shelf clients feel at home.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, head, patch
+from litestar.datastructures import ResponseHeader
+from litestar.params import Parameter
+from litestar.response import Stream
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth.guards import STAFF, allow
+from server.context import RequestContext
+from server.db.models.evidence import Blob
+from server.db.models.user import Role
+from server.errors import Conflict, DoorstepError, NotFound
+from server.http_errors import ErrorBody
+from sync.blobs import (
+    BlobLimits,
+    BlobStore,
+    FilesystemBlobStore,
+    append_chunk,
+    check_sha,
+    upload_status,
+)
+
+__all__ = ["BlobController", "BlobOut", "blob_store"]
+
+TECH = allow(Role.TECHNICIAN)
+TECH_OR_STAFF = allow(Role.TECHNICIAN, *STAFF)
+
+_OFFSET_HEADER = ResponseHeader(
+    name="Upload-Offset",
+    description="Bytes of the upload the server holds; send the next chunk from here.",
+    documentation_only=True,
+)
+_COMPLETE_HEADER = ResponseHeader(
+    name="Upload-Complete",
+    description="``?1`` the blob exists, ``?0`` an upload is in progress.",
+    documentation_only=True,
+)
+
+
+class BlobOut(msgspec.Struct):
+    """A complete blob, as the chunk that completed it is answered."""
+
+    sha256: str
+    size: int
+    content_type: str
+
+
+def blob_store(request: Request[Any, Any, Any]) -> BlobStore:
+    """The app's store (a filesystem one under ``resolved_blob_dir`` unless a test or a
+    deployment put another on ``app.state.blob_store``)."""
+    store: BlobStore | None = getattr(request.app.state, "blob_store", None)
+    if store is None:
+        store = FilesystemBlobStore(request.app.state.settings.resolved_blob_dir)
+        request.app.state.blob_store = store
+    return store
+
+
+class ChunkTooLarge(DoorstepError):
+    status = 413
+
+
+class BlobController(Controller):
+    path = "/sync/v1/blobs"
+    tags = ["sync"]
+
+    @head(
+        "/{sha256:str}",
+        guards=[TECH_OR_STAFF],
+        status_code=HTTP_200_OK,
+        response_headers=[_OFFSET_HEADER, _COMPLETE_HEADER],
+    )
+    async def status(self, db: AsyncSession, sha256: str) -> Response[None]:
+        """Where a blob stands, without a body. ``200`` with ``Upload-Complete: ?1`` and
+        ``Content-Length`` (its size) when the blob exists: send nothing. ``200`` with
+        ``Upload-Complete: ?0`` and ``Upload-Offset`` while an upload is in progress:
+        resume from that offset. ``404`` when the server has none of it: start at 0."""
+        exists, offset = await upload_status(db, check_sha(sha256))
+        if exists:
+            headers = {"Upload-Complete": "?1", "Upload-Offset": str(offset)}
+            headers["Content-Length"] = str(offset)
+            return Response(content=None, status_code=HTTP_200_OK, headers=headers)
+        if offset is None:
+            raise NotFound("blob", sha256)
+        return Response(
+            content=None,
+            status_code=HTTP_200_OK,
+            headers={"Upload-Complete": "?0", "Upload-Offset": str(offset)},
+        )
+
+    @patch(
+        "/{sha256:str}",
+        guards=[TECH],
+        status_code=HTTP_201_CREATED,
+        response_headers=[_OFFSET_HEADER],
+    )
+    async def upload(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        sha256: str,
+        upload_offset: Annotated[
+            int, Parameter(header="Upload-Offset", ge=0, description="Where this chunk starts.")
+        ],
+        upload_length: Annotated[
+            int, Parameter(header="Upload-Length", ge=0, description="The whole blob's size.")
+        ],
+        content_type: Annotated[
+            str, Parameter(header="Content-Type", description="The blob's type, e.g. image/jpeg.")
+        ],
+    ) -> Response[Any]:
+        """Send one chunk (the raw body, at most 8 MiB) of the blob named by its SHA-256.
+
+        Headers: ``Upload-Offset`` (where the chunk starts: the server's offset),
+        ``Upload-Length`` (the whole blob's size, the same on every chunk) and
+        ``Content-Type`` (the blob's type: ``image/jpeg``, ``image/png``, ``image/webp``).
+        Answers ``204`` with the new ``Upload-Offset`` while incomplete; ``201`` with
+        ``{sha256, size, content_type}`` once the last byte arrived and the SHA-256
+        matched (also when the blob already existed). ``409 offset_mismatch``: the
+        server holds another offset (in ``details.offset`` and ``Upload-Offset``):
+        continue from there. Refusals: ``400 invalid_hash``, ``413 blob_too_large`` /
+        ``chunk_too_large``, ``415 unsupported_type``, ``422 type_mismatch`` (the first
+        bytes are not of that type), ``length_exceeded``, ``hash_mismatch`` (the upload
+        is dropped: start again)."""
+        sha = check_sha(sha256)
+        settings = ctx.settings
+        max_chunk = settings.blob_max_chunk_bytes
+        announced = request.headers.get("content-length")
+        if announced is not None and announced.isdigit() and int(announced) > max_chunk:
+            raise ChunkTooLarge(
+                "chunk_too_large", "One chunk may be at most this size.", {"max_bytes": max_chunk}
+            )
+        body = await request.body()
+        if len(body) > max_chunk:
+            raise ChunkTooLarge(
+                "chunk_too_large", "One chunk may be at most this size.", {"max_bytes": max_chunk}
+            )
+        try:
+            result = await append_chunk(
+                request.app.state.db,
+                blob_store(request),
+                sha=sha,
+                offset=upload_offset,
+                data=body,
+                length=upload_length,
+                content_type=content_type.split(";")[0].strip().lower(),
+                user_id=ctx.principal.user_id,
+                device_id=ctx.principal.device_id,
+                now=ctx.now,
+                limits=BlobLimits.from_settings(
+                    settings.blob_max_bytes, settings.blob_content_types
+                ),
+            )
+        except Conflict as exc:
+            if "offset" not in exc.details:
+                raise
+            return Response(
+                content=ErrorBody(code=exc.code, message=exc.message, details=exc.details),
+                status_code=exc.status,
+                headers={"Upload-Offset": str(exc.details["offset"])},
+            )
+        if result.complete:
+            return Response(
+                content=BlobOut(sha, result.length, result.content_type),
+                status_code=HTTP_201_CREATED,
+                headers={"Upload-Offset": str(result.offset)},
+            )
+        return Response(
+            content=None,
+            status_code=HTTP_204_NO_CONTENT,
+            headers={"Upload-Offset": str(result.offset)},
+        )
+
+    @get("/{sha256:str}", guards=[TECH_OR_STAFF])
+    async def download(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ctx: RequestContext, sha256: str
+    ) -> Stream:
+        """Stream a complete blob with its ``Content-Type``. Staff may read any blob;
+        a technician only the blobs they uploaded (kept simple on purpose: a job's
+        photos are read by staff, and a phone already holds its own). Anything else,
+        and uploads still in progress, is ``404 blob_not_found``."""
+        sha = check_sha(sha256)
+        row = (
+            await db.execute(
+                select(Blob.size, Blob.content_type, Blob.user_id).where(Blob.sha256 == sha)
+            )
+        ).one_or_none()
+        p = ctx.principal
+        if row is None or (p.role == Role.TECHNICIAN and row.user_id != p.user_id):
+            raise NotFound("blob", sha)
+        return Stream(
+            blob_store(request).open(sha),
+            media_type=row.content_type,
+            headers={
+                "Content-Length": str(row.size),
+                "Cache-Control": "private, max-age=31536000, immutable",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )

@@ -1,0 +1,391 @@
+"""Content-addressed blobs (photos, signatures) and their resumable uploads.
+
+Why apart from sync: a photo is megabytes on a weak mobile link, so it travels in
+chunks that survive a dropped connection, and is addressed by its SHA-256 so a phone
+never sends the same bytes twice. The ``blob_uploads`` row is the truth about how far
+an upload got; the store only holds bytes. A ``blobs`` row exists only once the whole
+file matched its hash, so no half blob is ever visible.
+
+No web framework here: ``server/sync_api/blob_routes.py`` adapts this to HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import anyio.to_thread
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.engine import Database
+from server.db.models.evidence import Blob, BlobUpload
+from server.errors import Conflict, DoorstepError, Invalid
+
+__all__ = [
+    "DEFAULT_CONTENT_TYPES",
+    "DEFAULT_MAX_BYTES",
+    "BlobLimits",
+    "BlobStore",
+    "BlobTooLarge",
+    "FilesystemBlobStore",
+    "UnsupportedType",
+    "UploadResult",
+    "append_chunk",
+    "check_sha",
+    "expire_uploads",
+    "upload_status",
+]
+
+DEFAULT_MAX_BYTES = 25 * 1024 * 1024
+DEFAULT_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+READ_CHUNK = 64 * 1024
+_SHA = re.compile(r"[0-9a-f]{64}")
+
+
+class BlobTooLarge(DoorstepError):
+    status: ClassVar[int] = 413
+
+
+class UnsupportedType(DoorstepError):
+    status: ClassVar[int] = 415
+
+
+@dataclass(frozen=True, slots=True)
+class BlobLimits:
+    """Per-blob limits, from the settings (``DOORSTEP_BLOB_*``)."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    content_types: frozenset[str] = DEFAULT_CONTENT_TYPES
+
+    @classmethod
+    def from_settings(cls, max_bytes: int, content_types: str) -> BlobLimits:
+        types = frozenset(t.strip().lower() for t in content_types.split(",") if t.strip())
+        return cls(max_bytes=max_bytes, content_types=types or DEFAULT_CONTENT_TYPES)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    """Where an upload stands after a chunk: ``complete`` once the blob exists."""
+
+    sha256: str
+    offset: int
+    length: int
+    content_type: str
+    complete: bool
+
+
+# --- storage -------------------------------------------------------------------------
+
+
+class BlobStore(Protocol):
+    """Where blob bytes live. The DB rows decide what is visible; a store only keeps
+    bytes, so a filesystem on one machine and an S3-compatible bucket for several
+    machines are interchangeable.
+
+    An S3 store maps this onto a multipart upload: ``put_part`` uploads one part keyed
+    by its offset (keeping the part's ETag, e.g. in a small ``<sha>.parts`` object;
+    parts other than the last must be ≥ 5 MiB, so small chunks are buffered until
+    they are), ``finalize`` completes the multipart upload into a staging key, checks
+    the SHA-256 (S3 checksum or a read-back) and copies it to ``<sha[:2]>/<sha>``,
+    ``discard`` aborts the multipart upload, ``open`` streams a GET and ``exists`` is a
+    HEAD. Any node may then serve any chunk, because the offset lives in the database.
+    """
+
+    async def put_part(self, sha: str, offset: int, data: bytes) -> int:
+        """Write ``data`` at ``offset`` of the partial upload (anything beyond
+        ``offset`` is dropped first); return the partial's new size."""
+        ...
+
+    async def finalize(self, sha: str) -> Path | None:
+        """Verify the partial against ``sha`` and make it the blob; None (and the
+        partial discarded) when the bytes do not match."""
+        ...
+
+    def open(self, sha: str) -> AsyncIterator[bytes]:
+        """Stream a complete blob's bytes."""
+        ...
+
+    async def exists(self, sha: str) -> bool: ...
+
+    async def discard(self, sha: str) -> None:
+        """Drop a partial upload (no error when there is none)."""
+        ...
+
+
+class FilesystemBlobStore:
+    """Blobs under ``root/<sha[:2]>/<sha>``, partial uploads under ``root/partial/<sha>``.
+    A blob appears only by ``os.replace`` of a verified partial (atomic on POSIX)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def partial_path(self, sha: str) -> Path:
+        return self.root / "partial" / check_sha(sha)
+
+    def path(self, sha: str) -> Path:
+        sha = check_sha(sha)
+        return self.root / sha[:2] / sha
+
+    async def put_part(self, sha: str, offset: int, data: bytes) -> int:
+        return await anyio.to_thread.run_sync(self._put_part, sha, offset, data)
+
+    def _put_part(self, sha: str, offset: int, data: bytes) -> int:
+        path = self.partial_path(sha)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            if size < offset:
+                # The database says we hold more than the disk does: never leave a hole.
+                raise Conflict(
+                    "offset_mismatch", "Part of the upload was lost; resend.", {"offset": size}
+                )
+            # Bytes past the offset are from a chunk whose commit failed: drop them.
+            os.ftruncate(fd, offset)
+            os.lseek(fd, offset, os.SEEK_SET)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            return offset + len(data)
+        finally:
+            os.close(fd)
+
+    async def finalize(self, sha: str) -> Path | None:
+        return await anyio.to_thread.run_sync(self._finalize, sha)
+
+    def _finalize(self, sha: str) -> Path | None:
+        partial, final = self.partial_path(sha), self.path(sha)
+        digest = hashlib.sha256()
+        try:
+            with partial.open("rb") as fh:
+                while block := fh.read(1024 * 1024):
+                    digest.update(block)
+        except FileNotFoundError:
+            return None
+        if digest.hexdigest() != sha:
+            partial.unlink(missing_ok=True)
+            return None
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial, final)
+        _fsync_dir(final.parent)
+        return final
+
+    async def open(self, sha: str) -> AsyncIterator[bytes]:
+        fh = await anyio.to_thread.run_sync(self.path(sha).open, "rb")
+        try:
+            while block := await anyio.to_thread.run_sync(fh.read, READ_CHUNK):
+                yield block
+        finally:
+            await anyio.to_thread.run_sync(fh.close)
+
+    async def exists(self, sha: str) -> bool:
+        return await anyio.to_thread.run_sync(self.path(sha).is_file)
+
+    async def discard(self, sha: str) -> None:
+        await anyio.to_thread.run_sync(lambda: self.partial_path(sha).unlink(missing_ok=True))
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable (a crash right after must not lose the blob)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --- rules ---------------------------------------------------------------------------
+
+_MAGIC: dict[str, tuple[tuple[int, bytes], ...]] = {
+    "image/jpeg": ((0, b"\xff\xd8\xff"),),
+    "image/png": ((0, b"\x89PNG\r\n\x1a\n"),),
+    "image/webp": ((0, b"RIFF"), (8, b"WEBP")),
+}
+
+
+def check_sha(sha: str) -> str:
+    """A hash is 64 lowercase hex digits: anything else could escape the blob folder."""
+    if not isinstance(sha, str) or not _SHA.fullmatch(sha):
+        raise DoorstepError("invalid_hash", "A blob is named by 64 lowercase hex digits.")
+    return sha
+
+
+def _magic_matches(content_type: str, head: bytes, whole: bool) -> bool:
+    """Whether the first bytes fit the declared type. Types without a known signature
+    pass; a first chunk shorter than the signature is checked as far as it goes, unless
+    it is the whole blob."""
+    for at, sig in _MAGIC.get(content_type, ()):
+        part = head[at : at + len(sig)]
+        if part != sig[: len(part)] or (whole and len(part) < len(sig)):
+            return False
+    return True
+
+
+async def upload_status(session: AsyncSession, sha: str) -> tuple[bool, int | None]:
+    """``(True, size)`` for a complete blob, ``(False, offset)`` while an upload is in
+    progress, ``(False, None)`` when the server knows nothing of it."""
+    check_sha(sha)
+    size = await session.scalar(select(Blob.size).where(Blob.sha256 == sha))
+    if size is not None:
+        return True, size
+    offset = await session.scalar(select(BlobUpload.offset).where(BlobUpload.sha256 == sha))
+    return False, offset
+
+
+def _check_announce(limits: BlobLimits, content_type: str, length: int) -> None:
+    if content_type not in limits.content_types:
+        raise UnsupportedType(
+            "unsupported_type",
+            f"Blobs of type {content_type or '(none)'} are not accepted.",
+            {"allowed": sorted(limits.content_types)},
+        )
+    if length < 0:
+        raise Invalid("invalid_length", "Upload-Length cannot be negative.")
+    if length > limits.max_bytes:
+        raise BlobTooLarge(
+            "blob_too_large",
+            "The blob is larger than the server accepts.",
+            {"max_bytes": limits.max_bytes, "length": length},
+        )
+
+
+async def append_chunk(
+    db: Database,
+    store: BlobStore,
+    *,
+    sha: str,
+    offset: int,
+    data: bytes,
+    length: int,
+    content_type: str,
+    user_id: Any,
+    device_id: Any,
+    now: datetime,
+    limits: BlobLimits | None = None,
+) -> UploadResult:
+    """Append one chunk at ``offset`` and, on the last byte, verify and publish the blob.
+
+    The upload row is locked (``FOR UPDATE`` on PostgreSQL; SQLite writers are already
+    serialised by ``BEGIN IMMEDIATE``) and its offset moved by a guarded UPDATE, so two
+    chunks at the same offset can never both be appended. The bytes are written while
+    the lock is held, before the commit; if the commit fails the next chunk at the
+    committed offset overwrites them."""
+    check_sha(sha)
+    limits = limits or BlobLimits()
+    _check_announce(limits, content_type, length)
+
+    async with db.writer() as session:
+        blob = await session.get(Blob, sha)
+        if blob is not None:
+            # Already complete (a lost answer, or another phone): nothing to write.
+            return UploadResult(sha, blob.size, blob.size, blob.content_type, True)
+        row = await session.scalar(
+            select(BlobUpload).where(BlobUpload.sha256 == sha).with_for_update()
+        )
+        current = row.offset if row is not None else 0
+        if row is not None and (row.length != length or row.content_type != content_type):
+            raise Conflict(
+                "upload_mismatch",
+                "An upload of this hash is in progress with another length or type.",
+                {"length": row.length, "content_type": row.content_type, "offset": row.offset},
+            )
+        if offset != current:
+            raise Conflict(
+                "offset_mismatch",
+                f"The server holds {current} bytes of this upload; continue from there.",
+                {"offset": current},
+            )
+        end = offset + len(data)
+        if end > length:
+            raise Invalid(
+                "length_exceeded",
+                "This chunk goes past the announced Upload-Length.",
+                {"offset": offset, "length": length, "chunk": len(data)},
+            )
+        if offset == 0 and not _magic_matches(content_type, data, end == length):
+            raise Invalid(
+                "type_mismatch",
+                f"The bytes are not {content_type}.",
+                {"content_type": content_type},
+            )
+        if row is None:
+            session.add(
+                BlobUpload(
+                    sha256=sha,
+                    length=length,
+                    offset=0,
+                    content_type=content_type,
+                    user_id=user_id,
+                    device_id=device_id,
+                    started_at=now,
+                    updated_at=now,
+                )
+            )
+            await session.flush()
+        await store.put_part(sha, offset, data)
+        moved = await session.execute(
+            update(BlobUpload)
+            .where(BlobUpload.sha256 == sha, BlobUpload.offset == offset)
+            .values(offset=end, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("offset_mismatch", "Another chunk got there first.", {"offset": end})
+        if end < length:
+            await session.commit()
+            return UploadResult(sha, end, length, content_type, False)
+
+        # The last byte: the blob exists only if the bytes match the hash.
+        await session.execute(delete(BlobUpload).where(BlobUpload.sha256 == sha))
+        path = await store.finalize(sha)
+        if path is None:
+            await session.commit()
+            await store.discard(sha)
+            raise Invalid(
+                "hash_mismatch",
+                "The uploaded bytes do not match the SHA-256 they were sent under; "
+                "the upload was dropped.",
+            )
+        session.add(
+            Blob(
+                sha256=sha,
+                size=length,
+                content_type=content_type,
+                created_at=now,
+                user_id=user_id,
+                device_id=device_id,
+            )
+        )
+        # If this commit fails the file is an orphan the next upload overwrites with
+        # the same bytes; no row ever points at a missing or wrong file.
+        await session.commit()
+        return UploadResult(sha, length, length, content_type, True)
+
+
+async def expire_uploads(db: Database, store: BlobStore, older_than: datetime) -> int:
+    """Drop uploads not touched since ``older_than`` and their partial files; returns
+    how many. The DELETE's own condition decides, so a chunk landing meanwhile wins."""
+    async with db.writer() as session:
+        result = await session.execute(
+            delete(BlobUpload)
+            .where(BlobUpload.updated_at < older_than)
+            .returning(BlobUpload.sha256)
+        )
+        gone = list(result.scalars())
+        await session.commit()
+    for sha in gone:
+        await store.discard(sha)
+    return len(gone)
