@@ -8,6 +8,7 @@ __all__ = ["route_handlers"]
 
 
 def route_handlers() -> list[Any]:
+    from server.admin.evidence_rules import EvidenceRulesController, VerdictController
     from server.admin.policy_routes import (
         ChecklistController,
         FeePolicyController,
@@ -39,6 +40,8 @@ def route_handlers() -> list[Any]:
         KbArticleController,
         LedgerController,
         SyncController,
+        EvidenceRulesController,
+        VerdictController,
         BlobController,
         EventsController,
     ]

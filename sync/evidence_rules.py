@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEFAULT_RULES"]
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import EvidenceRuleSet
+
+__all__ = ["DEFAULT_RULES", "current_rules"]
 
 DEFAULT_RULES: dict[str, list[dict[str, Any]]] = {
     "customer_not_home": [
@@ -25,3 +30,15 @@ DEFAULT_RULES: dict[str, list[dict[str, Any]]] = {
         {"code": "required_checklist", "label": "Every required checklist item answered"},
     ],
 }
+
+
+async def current_rules(
+    session: AsyncSession,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """The rules per claim type and their versions (configured rows override defaults)."""
+    rules = {k: list(v) for k, v in DEFAULT_RULES.items()}
+    versions = dict.fromkeys(rules, 0)
+    for row in await session.scalars(select(EvidenceRuleSet)):
+        rules[row.claim_type] = list(row.rules)  # type: ignore[arg-type]
+        versions[row.claim_type] = row.version
+    return rules, versions

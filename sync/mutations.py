@@ -1,170 +1,33 @@
-"""What each mutation does to the server's state, and the conflict rules (SYNC.md):
-
-- status changes follow the job state machine; one that is no longer legal is rejected
-  with a reason the phone can show (``job_reassigned``, ``job_cancelled``…), never
-  silently reverted;
-- facts (notes, check-ins) are inserts keyed by the phone's UUID: a resend never
-  duplicates them, and facts for a job reassigned or cancelled meanwhile are kept and
-  flagged;
-- scalar fields (an appliance's serial) are last-write-wins in arrival order, the
-  losing value kept in the history.
+"""The job lifecycle mutations (acknowledge … complete), the registry of every mutation
+a phone may send, and ``apply``. Field-evidence mutations live in
+``sync/field_evidence.py`` and ``sync/photos.py``; the shared rules in
+``sync/mutation_base.py``.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
-
 import msgspec
-from sqlalchemy import exists, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
-from server.db.models import Appliance, Checkin, Customer, Job, JobEvent, JobHolder, JobNote
-from server.jobs.history import record_change
-from server.jobs.lifecycle import can_move
-from sync import geo, wire
+from server.db.models import Appliance, Checkin, Customer, Job, JobNote
+from sync import field_evidence, geo, photos, wire
+from sync.evidence_wire import EVIDENCE_ARGS
+from sync.mutation_base import (
+    Applied,
+    Handler,
+    MutationContext,
+    Rejected,
+    fact_flags,
+    job_for,
+    lost_reason,
+    move,
+    record,
+)
 from sync.vocabulary import JobStatus
 
-__all__ = ["Applied", "MutationContext", "Rejected", "apply"]
+__all__ = ["HANDLERS", "Applied", "MutationContext", "Rejected", "apply"]
 
 S = JobStatus
-
-
-class Rejected(Exception):
-    """Permanently invalid: recorded in the ledger with ``code``; the mid still advances."""
-
-    def __init__(self, code: str, message: str, flags: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.flags = code, message, flags or []
-
-
-@dataclass
-class Applied:
-    status: str = "applied"  # or "resolved"
-    code: str | None = None
-    message: str | None = None
-    flags: list[str] = field(default_factory=list)
-
-
-@dataclass
-class MutationContext:
-    session: AsyncSession
-    technician_id: uuid.UUID
-    device_id: uuid.UUID
-    envelope: wire.MutationEnvelope
-    now: datetime
-
-
-Handler = Callable[[MutationContext, Any, Job | None], Awaitable[Applied]]
-
-
-# --- shared rules ----------------------------------------------------------------------
-
-
-async def _job_for(ctx: MutationContext) -> Job:
-    if ctx.envelope.job_id is None:
-        raise Rejected("job_required", "This mutation needs a job_id.")
-    job = await ctx.session.get(Job, ctx.envelope.job_id, with_for_update=True)
-    if job is None:
-        raise Rejected("job_not_found", "No such job.")
-    if job.technician_id != ctx.technician_id:
-        had_it = await ctx.session.scalar(
-            select(
-                exists().where(
-                    JobHolder.technician_id == ctx.technician_id, JobHolder.job_id == job.id
-                )
-            )
-        )
-        if not had_it:
-            raise Rejected("job_not_yours", "This job was never assigned to you.")
-    return job
-
-
-def _lost_reason(ctx: MutationContext, job: Job) -> tuple[str, str] | None:
-    """Why the phone's technician may no longer move this job, if so."""
-    if job.technician_id != ctx.technician_id:
-        return "job_reassigned", "The job was given to another technician."
-    if job.status == S.CANCELLED:
-        return "job_cancelled", "The job was cancelled."
-    if job.status == S.COMPLETED:
-        return "job_closed", "The job is already completed."
-    return None
-
-
-def _fact_flags(ctx: MutationContext, job: Job) -> list[str]:
-    if job.technician_id != ctx.technician_id:
-        return ["after_reassignment"]
-    if job.status == S.CANCELLED:
-        return ["after_cancellation"]
-    if job.status == S.COMPLETED:
-        return ["after_completion"]
-    return []
-
-
-async def _unseen_changes(ctx: MutationContext, job: Job) -> list[str]:
-    """Desk changes the phone had not seen when the technician acted."""
-    base = ctx.envelope.base_version
-    if base is None or base >= job.version:
-        return []
-    kinds = await ctx.session.scalars(
-        select(JobEvent.kind).where(
-            JobEvent.job_id == job.id, JobEvent.job_version > base, JobEvent.source != "sync"
-        )
-    )
-    return sorted(set(kinds))
-
-
-async def _move(
-    ctx: MutationContext,
-    job: Job,
-    target: JobStatus,
-    data: dict[str, Any],
-    apply_fields: Callable[[Job], None] | None = None,
-) -> Applied:
-    lost = _lost_reason(ctx, job)
-    if lost:
-        raise Rejected(*lost)
-    if not can_move(job.status, target):
-        raise Rejected(
-            "illegal_transition",
-            f"A job that is {job.status.replace('_', ' ')} cannot become {target.value.replace('_', ' ')}.",
-        )
-    unseen = await _unseen_changes(ctx, job)
-    before = job.status
-    job.status = target
-    if apply_fields:
-        apply_fields(job)
-    await _record(ctx, job, target.value, {"before": before, **data})
-    if {"rescheduled", "appointment_set", "appointment_cleared"} & set(unseen):
-        return Applied(
-            "resolved",
-            "rescheduled_meanwhile",
-            "Applied; the appointment had been moved while the phone was offline.",
-        )
-    return Applied()
-
-
-async def _record(
-    ctx: MutationContext, job: Job, kind: str, data: dict[str, Any], *, fact: bool = False
-) -> None:
-    data = {**data, "mutation_id": str(ctx.envelope.id), "mid": ctx.envelope.mid}
-    if ctx.envelope.device_time is not None:
-        data["device_time"] = ctx.envelope.device_time.isoformat()
-    await record_change(
-        ctx.session,
-        job,
-        kind,
-        data,
-        now=ctx.now,
-        actor_id=ctx.technician_id,
-        actor_role="technician",
-        source="sync",
-        device_id=ctx.device_id,
-        fact=fact,
-    )
 
 
 # --- handlers --------------------------------------------------------------------------
@@ -172,12 +35,12 @@ async def _record(
 
 async def acknowledge(ctx: MutationContext, _args: wire.EmptyArgs, job: Job | None) -> Applied:
     assert job is not None
-    return await _move(ctx, job, S.ACKNOWLEDGED, {})
+    return await move(ctx, job, S.ACKNOWLEDGED, {})
 
 
 async def en_route(ctx: MutationContext, args: wire.EnRouteArgs, job: Job | None) -> Applied:
     assert job is not None
-    return await _move(ctx, job, S.EN_ROUTE, {"eta": args.eta.isoformat() if args.eta else None})
+    return await move(ctx, job, S.EN_ROUTE, {"eta": args.eta.isoformat() if args.eta else None})
 
 
 async def _new_checkin(
@@ -247,14 +110,14 @@ async def check_in(ctx: MutationContext, args: wire.CheckInArgs, job: Job | None
     assert job is not None
     if (args.latitude is None) != (args.longitude is None):
         raise Rejected("incomplete_coordinates", "Give both latitude and longitude, or neither.")
-    flags = _fact_flags(ctx, job)
+    flags = fact_flags(ctx, job)
     existing = await ctx.session.get(Checkin, args.checkin_id)
     if existing is None:
         checkin = await _new_checkin(ctx, job, args, flags)
         ctx.session.add(checkin)
         await ctx.session.flush()
     if flags:
-        await _record(
+        await record(
             ctx,
             job,
             "fact:check_in",
@@ -268,25 +131,25 @@ async def check_in(ctx: MutationContext, args: wire.CheckInArgs, job: Job | None
             flags,
         )
     if job.status in (S.ON_SITE, S.IN_PROGRESS, S.PAUSED):
-        await _record(ctx, job, "fact:check_in", {"checkin_id": str(args.checkin_id)}, fact=True)
+        await record(ctx, job, "fact:check_in", {"checkin_id": str(args.checkin_id)}, fact=True)
         return Applied()
 
     def arrived(j: Job) -> None:
         j.arrived_at = j.arrived_at or ctx.now
 
-    return await _move(ctx, job, S.ON_SITE, {"checkin_id": str(args.checkin_id)}, arrived)
+    return await move(ctx, job, S.ON_SITE, {"checkin_id": str(args.checkin_id)}, arrived)
 
 
 async def start_work(ctx: MutationContext, _args: wire.EmptyArgs, job: Job | None) -> Applied:
     assert job is not None
-    return await _move(ctx, job, S.IN_PROGRESS, {})
+    return await move(ctx, job, S.IN_PROGRESS, {})
 
 
 async def note(ctx: MutationContext, args: wire.NoteArgs, job: Job | None) -> Applied:
     assert job is not None
     if await ctx.session.get(JobNote, args.note_id) is not None:
         return Applied()  # the same fact sent under a new mid: already kept
-    flags = _fact_flags(ctx, job)
+    flags = fact_flags(ctx, job)
     ctx.session.add(
         JobNote(
             id=args.note_id,
@@ -300,13 +163,13 @@ async def note(ctx: MutationContext, args: wire.NoteArgs, job: Job | None) -> Ap
         )
     )
     await ctx.session.flush()
-    await _record(ctx, job, "fact:note", {"note_id": str(args.note_id), "flags": flags}, fact=True)
+    await record(ctx, job, "fact:note", {"note_id": str(args.note_id), "flags": flags}, fact=True)
     return Applied(flags=flags)
 
 
 async def pause(ctx: MutationContext, args: wire.PauseArgs, job: Job | None) -> Applied:
     assert job is not None
-    return await _move(ctx, job, S.PAUSED, {"reason": args.reason})
+    return await move(ctx, job, S.PAUSED, {"reason": args.reason})
 
 
 async def complete(ctx: MutationContext, args: wire.CompleteArgs, job: Job | None) -> Applied:
@@ -315,7 +178,7 @@ async def complete(ctx: MutationContext, args: wire.CompleteArgs, job: Job | Non
     def done(j: Job) -> None:
         j.completed_at = ctx.now
 
-    return await _move(ctx, job, S.COMPLETED, {"summary": args.summary}, done)
+    return await move(ctx, job, S.COMPLETED, {"summary": args.summary}, done)
 
 
 async def unable_to_complete(
@@ -326,7 +189,7 @@ async def unable_to_complete(
     def why(j: Job) -> None:
         j.unable_reason = args.reason.value
 
-    return await _move(
+    return await move(
         ctx, job, S.UNABLE_TO_COMPLETE, {"reason": args.reason.value, "note": args.note}, why
     )
 
@@ -335,13 +198,13 @@ async def request_reschedule(
     ctx: MutationContext, args: wire.RequestRescheduleArgs, job: Job | None
 ) -> Applied:
     assert job is not None
-    lost = _lost_reason(ctx, job)
+    lost = lost_reason(ctx, job)
     if lost:
         raise Rejected(*lost)
     if args.preferred_start and args.preferred_end and args.preferred_end <= args.preferred_start:
         raise Rejected("invalid_window", "The preferred window must end after it starts.")
     job.reschedule_requested_at = ctx.now
-    await _record(
+    await record(
         ctx,
         job,
         "reschedule_requested",
@@ -359,7 +222,7 @@ async def set_serial(ctx: MutationContext, args: wire.SetSerialArgs, job: Job | 
     assert job is not None
     if job.appliance_id != args.appliance_id:
         raise Rejected("appliance_not_on_job", "That appliance is not the one this job is for.")
-    lost = _lost_reason(ctx, job)
+    lost = lost_reason(ctx, job)
     if lost and lost[0] == "job_reassigned":
         raise Rejected(*lost)
     appliance = await ctx.session.get(Appliance, args.appliance_id, with_for_update=True)
@@ -367,7 +230,7 @@ async def set_serial(ctx: MutationContext, args: wire.SetSerialArgs, job: Job | 
     before = appliance.serial
     appliance.serial = args.serial
     appliance.updated_at = ctx.now
-    await _record(
+    await record(
         ctx,
         job,
         "appliance_serial_set",
@@ -387,8 +250,11 @@ HANDLERS: dict[str, Handler] = {
     "job.unable_to_complete": unable_to_complete,
     "job.request_reschedule": request_reschedule,
     "appliance.set_serial": set_serial,
+    **field_evidence.HANDLERS,
+    **photos.HANDLERS,
 }
-assert set(HANDLERS) == set(wire.MUTATION_ARGS), "every mutation needs a handler and an args type"
+ARGS: dict[str, type[msgspec.Struct]] = {**wire.MUTATION_ARGS, **EVIDENCE_ARGS}
+assert set(HANDLERS) <= set(ARGS), "every mutation needs an args type"
 
 
 async def apply(ctx: MutationContext) -> Applied:
@@ -398,10 +264,10 @@ async def apply(ctx: MutationContext) -> Applied:
     if handler is None:
         raise Rejected("unknown_mutation", f"No mutation is called {name!r}.")
     try:
-        args = msgspec.json.decode(ctx.envelope.args, type=wire.MUTATION_ARGS[name])
+        args = msgspec.json.decode(ctx.envelope.args, type=ARGS[name])
     except msgspec.DecodeError as exc:
         raise Rejected(
             "invalid_arguments", f"The arguments of {name} are not valid: {exc}"
         ) from exc
-    job = await _job_for(ctx)
+    job = await job_for(ctx)
     return await handler(ctx, args, job)

@@ -25,7 +25,7 @@ from server.db.models import (
     KbArticle,
     User,
 )
-from sync.evidence_rules import DEFAULT_RULES
+from sync.evidence_rules import current_rules
 from sync.packet_types import (
     ApplianceInfo,
     ChecklistInfo,
@@ -98,6 +98,7 @@ async def build_packets(
             articles[a.category].append(KbLink(id=a.id, title=a.title))
 
     history = await _service_history(session, appliance_ids)
+    rules, _versions = await current_rules(session)
     names = await _names(session, {a.installer_id for a in appliances.values() if a.installer_id})
 
     out: dict[uuid.UUID, JobPacket] = {}
@@ -163,7 +164,7 @@ async def build_packets(
             )
             if policy
             else None,
-            evidence_rules=DEFAULT_RULES,
+            evidence_rules=rules,
             kb_articles=articles.get(category, []) if appliance else [],
         )
     return out

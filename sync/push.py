@@ -25,7 +25,7 @@ from server.db.dialect import insert_for
 from server.db.engine import Database
 from server.db.models import Device, DeviceSyncState, LedgerEntry
 from server.errors import Conflict, Forbidden, Invalid, RetryLater
-from sync import buckets, ledger
+from sync import buckets, ledger, verdicts
 from sync.mutations import Applied, MutationContext, Rejected, apply
 from sync.signing import verify_signature
 from sync.wire import MutationEnvelope, MutationOutcome, PushRequest, PushResponse
@@ -107,6 +107,8 @@ async def push(
                     if outcome.code == "bad_signature":
                         stopped = True
                         break
+                touched = [e.job_id for e, _ in chunk if e.job_id is not None]
+                await verdicts.recheck(s, touched, now)  # a claim is re-judged as evidence arrives
                 await buckets.flush_deferred(s)
                 state.last_push_at = now
                 state.clock_skew_ms = skew

@@ -3,7 +3,16 @@
 from server.db.models.catalog import Checklist, KbArticle
 from server.db.models.counter import Counter
 from server.db.models.customer import Appliance, Customer, CustomerPhone
-from server.db.models.evidence import Blob, BlobUpload, CallAttempt, EvidenceRuleSet, Photo
+from server.db.models.evidence import (
+    Blob,
+    BlobUpload,
+    CallAttempt,
+    ClaimVerdict,
+    CompletionReport,
+    EvidenceRuleSet,
+    Photo,
+    SignOff,
+)
 from server.db.models.field import Checkin, JobNote
 from server.db.models.job import Job, JobEvent
 from server.db.models.notification import Notification
@@ -29,6 +38,8 @@ __all__ = [
     "Checkin",
     "Checklist",
     "City",
+    "ClaimVerdict",
+    "CompletionReport",
     "Counter",
     "Customer",
     "CustomerPhone",
@@ -48,6 +59,7 @@ __all__ = [
     "Provider",
     "RefreshToken",
     "Role",
+    "SignOff",
     "SkillLevel",
     "User",
     "provider_cities",

@@ -90,3 +90,55 @@ class EvidenceRuleSet(Base):
     rules: Mapped[list[dict[str, object]]] = mapped_column(Json, default=list)
     version: Mapped[int] = mapped_column(default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CompletionReport(FactMixin, Base):
+    """What the technician reports at the end of a visit. A new report on the same job
+    supersedes the older one (both are kept); ``sha256`` is over its canonical JSON, the
+    value a customer's sign-off is bound to."""
+
+    __tablename__ = "completion_reports"
+
+    work_done: Mapped[str] = mapped_column(String(4000), default="")
+    parts: Mapped[list[dict[str, object]]] = mapped_column(Json, default=list)
+    charges: Mapped[list[dict[str, object]]] = mapped_column(Json, default=list)
+    checklist: Mapped[dict[str, object]] = mapped_column(Json, default=dict)
+    photos: Mapped[dict[str, object]] = mapped_column(Json, default=dict)
+    """Photo ids by kind: ``{"before": [...], "after": [...], ...}``."""
+    sha256: Mapped[str] = mapped_column(String(64))
+    findings: Mapped[list[dict[str, object]]] = mapped_column(Json, default=list)
+    """What the server found: charges outside the fee policy, a visit fee inside
+    warranty, missing required checklist items."""
+
+
+class SignOff(FactMixin, Base):
+    """The customer's signature, bound to the SHA-256 of the report it approves."""
+
+    __tablename__ = "sign_offs"
+
+    signer_name: Mapped[str] = mapped_column(String(200))
+    signed_at: Mapped[datetime | None]
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    report_sha256: Mapped[str] = mapped_column(String(64))
+    signature_sha256: Mapped[str | None] = mapped_column(String(64))
+    """The signature image as a blob, when the phone sent one."""
+    strokes: Mapped[list[object] | None] = mapped_column(Json)
+    """Pen strokes ``[[[x, y, t], …], …]`` when the phone sent those instead."""
+
+
+class ClaimVerdict(Base):
+    """The server's re-check of one claim (``customer_not_home``, ``completed``) against
+    its evidence rules. Recomputed as evidence arrives; the latest row is current."""
+
+    __tablename__ = "claim_verdicts"
+    __table_args__ = (Index("ix_claim_verdicts_job", "job_id", "computed_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    claim_type: Mapped[str] = mapped_column(String(32))
+    rules_version: Mapped[int] = mapped_column(default=1)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    passed: Mapped[bool] = mapped_column(default=False)
+    verdicts: Mapped[list[dict[str, object]]] = mapped_column(Json, default=list)
+    """Per rule: ``{"code", "passed", "detail"}``."""

@@ -1,0 +1,129 @@
+"""``/evidence-rules`` (what each claim must carry) and ``/jobs/{id}/verdicts`` (how a
+claim fared against them)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, get, put
+from litestar.status_codes import HTTP_200_OK
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.auth.guards import ANY_ROLE, STAFF, allow
+from server.auth.scope import ensure_job_visible
+from server.context import RequestContext
+from server.db.models import ClaimVerdict, EvidenceRuleSet, Job
+from server.db.models.user import Role
+from server.errors import Invalid
+from server.jobs import hooks
+from sync.evidence_rules import DEFAULT_RULES, current_rules
+from sync.verdicts import RULE_CODES
+from sync.vocabulary import CLOSED_STATUSES
+
+__all__ = ["EvidenceRulesController", "VerdictController"]
+
+ClaimType = Literal["customer_not_home", "completed"]
+
+
+class Rule(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(examples=["min_time_on_site"])]
+    label: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    minutes: Annotated[float, msgspec.Meta(ge=0, le=600)] | None = None
+    """For ``min_time_on_site``."""
+    count: Annotated[int, msgspec.Meta(ge=0, le=20)] | None = None
+    """For ``min_call_attempts``."""
+
+
+class RulesIn(msgspec.Struct, forbid_unknown_fields=True):
+    rules: Annotated[list[Rule], msgspec.Meta(max_length=20)]
+
+
+class RuleSetOut(msgspec.Struct):
+    claim_type: str
+    version: int
+    rules: list[dict[str, Any]]
+
+
+class VerdictOut(msgspec.Struct):
+    claim_type: str
+    passed: bool
+    computed_at: datetime
+    rules_version: int
+    verdicts: list[dict[str, Any]]
+    """Per rule: ``{"code", "passed", "detail"}``."""
+
+
+class EvidenceRulesController(Controller):
+    path = "/evidence-rules"
+    tags = ["evidence"]
+
+    @get("/", guards=[allow(ANY_ROLE)])
+    async def list_rules(self, db: AsyncSession) -> list[RuleSetOut]:
+        """The evidence each claim needs (also shipped in every job packet)."""
+        rules, versions = await current_rules(db)
+        return [
+            RuleSetOut(claim_type=k, version=versions.get(k, 0), rules=v) for k, v in rules.items()
+        ]
+
+    @put("/{claim_type:str}", guards=[allow(Role.ADMIN)], status_code=HTTP_200_OK)
+    async def set_rules(
+        self, db: AsyncSession, ctx: RequestContext, claim_type: str, data: RulesIn
+    ) -> RuleSetOut:
+        """Replace a claim's rules. Known codes: ``geofence_pass``, ``min_time_on_site``
+        (``minutes``), ``min_call_attempts`` (``count``), ``door_photo_on_site``,
+        ``after_photo``, ``customer_sign_off``, ``required_checklist``. Every open job's
+        packet is re-sent with the new rules."""
+        if claim_type not in DEFAULT_RULES:
+            raise Invalid(
+                "unknown_claim_type",
+                f"No claim is called {claim_type!r}.",
+                {"known": sorted(DEFAULT_RULES)},
+            )
+        unknown = sorted({r.code for r in data.rules} - RULE_CODES)
+        if unknown:
+            raise Invalid("unknown_rule", "Some rule codes are not known.", {"unknown": unknown})
+        row = await db.get(EvidenceRuleSet, claim_type, with_for_update=True)
+        if row is None:
+            row = EvidenceRuleSet(claim_type=claim_type, version=0)
+            db.add(row)
+        row.rules = [msgspec.to_builtins(r) for r in data.rules]
+        row.version += 1
+        row.updated_at = ctx.now
+        await db.flush()
+        await hooks.packets_stale(db, Job.status.not_in(list(CLOSED_STATUSES)))
+        return RuleSetOut(claim_type=claim_type, version=row.version, rules=list(row.rules))
+
+
+class VerdictController(Controller):
+    path = "/jobs"
+    tags = ["evidence"]
+
+    @get("/{job_id:uuid}/verdicts", guards=[allow(*STAFF)])
+    async def verdicts(
+        self, db: AsyncSession, ctx: RequestContext, job_id: uuid.UUID
+    ) -> list[VerdictOut]:
+        """The latest re-check of each claim on the job against its evidence rules.
+        Missing evidence never rejects a claim: it shows here as a failed rule."""
+        ensure_job_visible(ctx.principal, await db.get(Job, job_id), job_id)
+        rows = await db.scalars(
+            select(ClaimVerdict)
+            .where(ClaimVerdict.job_id == job_id)
+            .order_by(ClaimVerdict.computed_at.desc())
+        )
+        latest: dict[str, ClaimVerdict] = {}
+        for r in rows:
+            latest.setdefault(r.claim_type, r)
+        return [
+            VerdictOut(
+                claim_type=r.claim_type,
+                passed=r.passed,
+                computed_at=r.computed_at,
+                rules_version=r.rules_version,
+                verdicts=list(r.verdicts),
+            )
+            for r in latest.values()
+        ]

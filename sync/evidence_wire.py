@@ -1,0 +1,103 @@
+"""Arguments of the field-evidence mutations (calls, check-out, photos, the completion
+report, the customer's sign-off). Unknown fields are ignored, like every mutation's."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from sync.wire import CheckInArgs, Latitude, Longitude
+
+__all__ = [
+    "EVIDENCE_ARGS",
+    "CallAttemptArgs",
+    "ChargeLine",
+    "CheckOutArgs",
+    "PartLine",
+    "PhotoArgs",
+    "ReportArgs",
+    "SignOffArgs",
+]
+
+Sha256 = Annotated[
+    str,
+    msgspec.Meta(
+        pattern="^[0-9a-f]{64}$",
+        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    ),
+]
+PhotoKind = Literal["before", "after", "serial_plate", "door", "other"]
+
+
+class CallAttemptArgs(msgspec.Struct):
+    call_id: uuid.UUID
+    started_at: datetime
+    outcome: Literal["answered", "no_answer", "busy", "unreachable_number"]
+    duration_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 0
+    channel: Literal["call", "sms"] = "call"
+
+
+class CheckOutArgs(CheckInArgs):
+    """A departure fix; ``checkin_id`` is this check-out's own UUID."""
+
+
+class PhotoArgs(msgspec.Struct):
+    photo_id: uuid.UUID
+    sha256: Sha256
+    """The blob's hash; the blob may be uploaded before or after this mutation."""
+    kind: PhotoKind
+    content_type: Literal["image/jpeg", "image/png", "image/webp"] = "image/jpeg"
+
+
+class PartLine(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    code: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    unit_price: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """Minor units (fen); 0 when the part is free (under warranty)."""
+
+
+class ChargeLine(msgspec.Struct):
+    code: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=64, examples=["visit_fee", "labour"])
+    ]
+    amount: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+    """Minor units (fen)."""
+    label: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class ReportArgs(msgspec.Struct):
+    report_id: uuid.UUID
+    work_done: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+    parts: list[PartLine] = []
+    charges: list[ChargeLine] = []
+    checklist: dict[str, bool] = {}
+    """Checklist item code → done."""
+    photos: dict[PhotoKind, list[uuid.UUID]] = {}
+
+
+class SignOffArgs(msgspec.Struct):
+    sign_off_id: uuid.UUID
+    signer_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    report_sha256: Sha256
+    """The ``sha256`` of the report the customer approves (the server gives it back in
+    the packet); a later report on the job leaves this sign-off unsigned for it."""
+    signed_at: datetime | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    signature_sha256: Sha256 | None = None
+    """The signature as an uploaded image, or:"""
+    strokes: list[list[tuple[float, float, float]]] | None = None
+    """Pen strokes, each a list of ``(x, y, t_ms)`` points."""
+
+
+EVIDENCE_ARGS: dict[str, type[msgspec.Struct]] = {
+    "job.call_attempt": CallAttemptArgs,
+    "job.check_out": CheckOutArgs,
+    "job.photo": PhotoArgs,
+    "job.report": ReportArgs,
+    "job.sign_off": SignOffArgs,
+}

@@ -1,0 +1,175 @@
+"""What every mutation handler builds on: the context, the outcomes, and the shared
+conflict rules (SYNC.md):
+
+- status changes follow the job state machine; one that is no longer legal is rejected
+  with a reason the phone can show (``job_reassigned``, ``job_cancelled``…), never
+  silently reverted;
+- facts (notes, check-ins, calls, photos…) are inserts keyed by the phone's UUID: a
+  resend never duplicates them, and facts for a job reassigned or cancelled meanwhile
+  are kept and flagged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import Job, JobEvent, JobHolder
+from server.jobs.history import record_change
+from server.jobs.lifecycle import can_move
+from sync import wire
+from sync.vocabulary import JobStatus
+
+__all__ = [
+    "Applied",
+    "Handler",
+    "MutationContext",
+    "Rejected",
+    "fact_flags",
+    "job_for",
+    "lost_reason",
+    "move",
+    "record",
+]
+
+S = JobStatus
+
+
+class Rejected(Exception):
+    """Permanently invalid: recorded in the ledger with ``code``; the mid still advances."""
+
+    def __init__(self, code: str, message: str, flags: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.flags = code, message, flags or []
+
+
+@dataclass
+class Applied:
+    status: str = "applied"  # or "resolved"
+    code: str | None = None
+    message: str | None = None
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MutationContext:
+    session: AsyncSession
+    technician_id: uuid.UUID
+    device_id: uuid.UUID
+    envelope: wire.MutationEnvelope
+    now: datetime
+
+
+Handler = Callable[[MutationContext, Any, Job | None], Awaitable[Applied]]
+
+
+# --- shared rules ----------------------------------------------------------------------
+
+
+async def job_for(ctx: MutationContext) -> Job:
+    if ctx.envelope.job_id is None:
+        raise Rejected("job_required", "This mutation needs a job_id.")
+    job = await ctx.session.get(Job, ctx.envelope.job_id, with_for_update=True)
+    if job is None:
+        raise Rejected("job_not_found", "No such job.")
+    if job.technician_id != ctx.technician_id:
+        had_it = await ctx.session.scalar(
+            select(
+                exists().where(
+                    JobHolder.technician_id == ctx.technician_id, JobHolder.job_id == job.id
+                )
+            )
+        )
+        if not had_it:
+            raise Rejected("job_not_yours", "This job was never assigned to you.")
+    return job
+
+
+def lost_reason(ctx: MutationContext, job: Job) -> tuple[str, str] | None:
+    """Why the phone's technician may no longer move this job, if so."""
+    if job.technician_id != ctx.technician_id:
+        return "job_reassigned", "The job was given to another technician."
+    if job.status == S.CANCELLED:
+        return "job_cancelled", "The job was cancelled."
+    if job.status == S.COMPLETED:
+        return "job_closed", "The job is already completed."
+    return None
+
+
+def fact_flags(ctx: MutationContext, job: Job) -> list[str]:
+    if job.technician_id != ctx.technician_id:
+        return ["after_reassignment"]
+    if job.status == S.CANCELLED:
+        return ["after_cancellation"]
+    if job.status == S.COMPLETED:
+        return ["after_completion"]
+    return []
+
+
+async def unseen_changes(ctx: MutationContext, job: Job) -> list[str]:
+    """Desk changes the phone had not seen when the technician acted."""
+    base = ctx.envelope.base_version
+    if base is None or base >= job.version:
+        return []
+    kinds = await ctx.session.scalars(
+        select(JobEvent.kind).where(
+            JobEvent.job_id == job.id, JobEvent.job_version > base, JobEvent.source != "sync"
+        )
+    )
+    return sorted(set(kinds))
+
+
+async def move(
+    ctx: MutationContext,
+    job: Job,
+    target: JobStatus,
+    data: dict[str, Any],
+    apply_fields: Callable[[Job], None] | None = None,
+) -> Applied:
+    lost = lost_reason(ctx, job)
+    if lost:
+        raise Rejected(*lost)
+    if not can_move(job.status, target):
+        raise Rejected(
+            "illegal_transition",
+            f"A job that is {job.status.replace('_', ' ')} cannot become {target.value.replace('_', ' ')}.",
+        )
+    unseen = await unseen_changes(ctx, job)
+    before = job.status
+    job.status = target
+    if apply_fields:
+        apply_fields(job)
+    await record(ctx, job, target.value, {"before": before, **data})
+    if {"rescheduled", "appointment_set", "appointment_cleared"} & set(unseen):
+        return Applied(
+            "resolved",
+            "rescheduled_meanwhile",
+            "Applied; the appointment had been moved while the phone was offline.",
+        )
+    return Applied()
+
+
+async def record(
+    ctx: MutationContext, job: Job, kind: str, data: dict[str, Any], *, fact: bool = False
+) -> None:
+    data = {**data, "mutation_id": str(ctx.envelope.id), "mid": ctx.envelope.mid}
+    if ctx.envelope.device_time is not None:
+        data["device_time"] = ctx.envelope.device_time.isoformat()
+    await record_change(
+        ctx.session,
+        job,
+        kind,
+        data,
+        now=ctx.now,
+        actor_id=ctx.technician_id,
+        actor_role="technician",
+        source="sync",
+        device_id=ctx.device_id,
+        fact=fact,
+    )
