@@ -7,10 +7,9 @@ a phone may send, and ``apply``. Field-evidence mutations live in
 from __future__ import annotations
 
 import msgspec
-from sqlalchemy import select
 
-from server.db.models import Appliance, Checkin, Customer, Job, JobNote
-from sync import field_evidence, geo, photos, wire
+from server.db.models import Appliance, Checkin, Job, JobNote
+from sync import field_evidence, photos, wire
 from sync.evidence_wire import EVIDENCE_ARGS
 from sync.mutation_base import (
     Applied,
@@ -43,67 +42,6 @@ async def en_route(ctx: MutationContext, args: wire.EnRouteArgs, job: Job | None
     return await move(ctx, job, S.EN_ROUTE, {"eta": args.eta.isoformat() if args.eta else None})
 
 
-async def _new_checkin(
-    ctx: MutationContext, job: Job, args: wire.CheckInArgs, flags: list[str]
-) -> Checkin:
-    """The check-in with the server's verdicts: distance to the customer and geofence,
-    and a flag when the technician's previous fix is too far to have been reached in
-    the time between them. Fix times are the phone's (evidence); a missing one falls
-    back to the device time of the mutation."""
-    customer = await ctx.session.get(Customer, job.customer_id)
-    verdict, distance = geo.geofence(
-        latitude=args.latitude,
-        longitude=args.longitude,
-        accuracy_m=args.accuracy_m,
-        target_latitude=customer.latitude if customer else None,
-        target_longitude=customer.longitude if customer else None,
-    )
-    flags = list(flags)
-    if args.mock_location:
-        flags.append("mock_location")
-    at = args.fix_time or ctx.envelope.device_time
-    if args.latitude is not None and args.longitude is not None and at is not None:
-        previous = (
-            await ctx.session.execute(
-                select(Checkin.latitude, Checkin.longitude, Checkin.fix_time)
-                .where(
-                    Checkin.technician_id == ctx.technician_id,
-                    Checkin.latitude.is_not(None),
-                    Checkin.fix_time.is_not(None),
-                    Checkin.fix_time <= at,
-                )
-                .order_by(Checkin.fix_time.desc())
-                .limit(1)
-            )
-        ).first()
-        lat, lon, when = previous if previous is not None else (None, None, None)
-        if lat is not None and lon is not None and when is not None:
-            before = geo.Fix(lat, lon, when)
-            if (
-                geo.impossible_travel(before, geo.Fix(args.latitude, args.longitude, at))
-                is not None
-            ):
-                flags.append("impossible_travel")
-    return Checkin(
-        id=args.checkin_id,
-        job_id=job.id,
-        technician_id=ctx.technician_id,
-        device_id=ctx.device_id,
-        device_time=ctx.envelope.device_time,
-        received_at=ctx.now,
-        flags=flags,
-        kind="check_in",
-        latitude=args.latitude,
-        longitude=args.longitude,
-        accuracy_m=args.accuracy_m,
-        fix_time=at,
-        location_provider=args.location_provider,
-        mock_location=args.mock_location,
-        distance_m=distance,
-        geofence=verdict,
-    )
-
-
 async def check_in(ctx: MutationContext, args: wire.CheckInArgs, job: Job | None) -> Applied:
     """A check-in is a fact (kept whatever happens to the job) and, when the job is the
     technician's and still open, the move to ``on_site``."""
@@ -113,7 +51,7 @@ async def check_in(ctx: MutationContext, args: wire.CheckInArgs, job: Job | None
     flags = fact_flags(ctx, job)
     existing = await ctx.session.get(Checkin, args.checkin_id)
     if existing is None:
-        checkin = await _new_checkin(ctx, job, args, flags)
+        checkin = await field_evidence.new_fix(ctx, job, args, flags, "check_in")
         ctx.session.add(checkin)
         await ctx.session.flush()
     if flags:

@@ -1,10 +1,323 @@
 """The ``job.photo`` mutation and the processing of photo blobs (EXIF, derivatives,
-reuse detection)."""
+reuse detection).
+
+Why two halves: a photo's mutation and its blob travel apart (SYNC.md) and may arrive in
+either order. The mutation inserts a ``Photo`` fact at once; its evidence (EXIF time,
+GPS, camera, perceptual hash, reuse on other jobs) comes from the blob. When the blob is
+already here the handler copies what ``process_blob`` stored in ``Blob.info``; otherwise
+the photo is kept ``blob_pending`` and ``process_blob`` fills it when the last chunk
+lands. Both sides lock the ``blobs`` row, so a push racing the upload never leaves a
+photo pending forever.
+
+Reuse is what callback auditors care about: a "customer not home" door photo that is the
+same picture as one sent for another job (same bytes, or a re-compressed copy caught by
+the perceptual hash) is flagged on the *newer* photo in ``reused_from``.
+"""
 
 from __future__ import annotations
 
-from sync.mutation_base import Handler
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["HANDLERS"]
+import anyio.to_thread
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-HANDLERS: dict[str, Handler] = {}
+from server.db.engine import Database
+from server.db.models import City, Job
+from server.db.models.evidence import Blob, Photo
+from sync import images, verdicts
+from sync.blobs import READ_CHUNK, BlobStore, check_sha
+from sync.evidence_wire import PhotoArgs
+from sync.mutation_base import Applied, Handler, MutationContext, fact_flags, record
+
+__all__ = [
+    "DERIVED_NAMES",
+    "HANDLERS",
+    "REUSE_WINDOW",
+    "open_derived",
+    "photo",
+    "process_blob",
+    "put_derived",
+]
+
+DERIVED_NAMES = ("thumb", "display")
+REUSE_WINDOW = timedelta(days=90)
+"""How far back near-duplicates (perceptual hash) are looked for."""
+REUSE_CANDIDATES = 5000
+"""At most this many recent photos are compared in Python per processed photo."""
+PENDING = "blob_pending"
+BAD_IMAGE = "bad_image"
+
+
+# --- derived files ---------------------------------------------------------------------
+
+
+def _derived_root(store: BlobStore) -> Path | None:
+    """The folder for derivatives: next to the blobs of a filesystem store. A store
+    without a local root (S3) has no derivatives here; the endpoints then answer 404."""
+    root = getattr(store, "root", None)
+    return Path(root) / "derived" if root is not None else None
+
+
+def _derived_path(store: BlobStore, sha: str, name: str) -> Path | None:
+    if name not in DERIVED_NAMES:
+        raise ValueError(f"unknown derivative {name!r}")
+    root = _derived_root(store)
+    sha = check_sha(sha)
+    return root / sha[:2] / f"{sha}.{name}.jpg" if root is not None else None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write then rename, so a reader never sees half a JPEG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".jpg")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+async def put_derived(store: BlobStore, sha: str, name: str, data: bytes) -> bool:
+    """Store one derivative of blob ``sha``; False when the store has no local root."""
+    path = _derived_path(store, sha, name)
+    if path is None:
+        return False
+    await anyio.to_thread.run_sync(_write_atomic, path, data)
+    return True
+
+
+async def open_derived(store: BlobStore, sha: str, name: str) -> AsyncIterator[bytes] | None:
+    """A stream of one derivative's bytes, or None when there is none (not an image,
+    not processed yet, rejected, or a store without a local root)."""
+    path = _derived_path(store, sha, name)
+    if path is None or not await anyio.to_thread.run_sync(path.is_file):
+        return None
+    return _stream(path)
+
+
+async def _stream(path: Path) -> AsyncIterator[bytes]:
+    fh = await anyio.to_thread.run_sync(path.open, "rb")
+    try:
+        while block := await anyio.to_thread.run_sync(fh.read, READ_CHUNK):
+            yield block
+    finally:
+        await anyio.to_thread.run_sync(fh.close)
+
+
+# --- evidence --------------------------------------------------------------------------
+
+
+def _info_of(meta: images.ImageInfo) -> dict[str, Any]:
+    """``Blob.info``: JSON-safe, and the time as the camera wrote it (naive unless the
+    camera gave an offset) so each photo can localise it with its own job's city."""
+    camera = " ".join(p for p in (meta.camera_make, meta.camera_model) if p) or None
+    return {
+        "format": meta.format,
+        "width": meta.width,
+        "height": meta.height,
+        "orientation": meta.orientation,
+        "phash": meta.phash,
+        "taken_at": meta.taken_at.isoformat() if meta.taken_at else None,
+        "taken_at_zone_known": meta.taken_at_zone_known,
+        "latitude": meta.latitude,
+        "longitude": meta.longitude,
+        "camera": camera[:120] if camera else None,
+    }
+
+
+def _analyse(data: bytes) -> tuple[dict[str, Any], tuple[bytes, bytes] | None]:
+    """Inspection and derivatives (CPU-bound: run in a thread). A rejected image gives
+    ``{"error": code}`` and no derivatives."""
+    try:
+        meta = images.inspect(data)
+        thumb, display = images.derivatives(data)
+    except images.ImageRejected as exc:
+        return {"error": exc.code}, None
+    return _info_of(meta), (thumb, display)
+
+
+async def _taken_at(session: AsyncSession, job: Job, info: dict[str, Any]) -> datetime | None:
+    """The capture time as UTC. A camera time without an offset is the wall clock where
+    the photo was taken: read it in the job city's zone (never silently as UTC)."""
+    text = info.get("taken_at")
+    if not isinstance(text, str):
+        return None
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is not None:
+        return when.astimezone(UTC)
+    name = await session.scalar(select(City.timezone).where(City.id == job.city_id))
+    try:
+        zone = ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return when.replace(tzinfo=zone).astimezone(UTC)
+
+
+async def _reused_from(session: AsyncSession, photo: Photo, job: Job, now: datetime) -> list[str]:
+    """Other jobs where this picture was used *before* this photo: the same bytes
+    (indexed), the same perceptual hash (indexed), or one within ``PHASH_THRESHOLD`` bits
+    among the last ``REUSE_WINDOW`` of photos by the same technician or provider (a
+    bounded set, compared in Python)."""
+    earlier = or_(
+        Photo.received_at < photo.received_at,
+        and_(Photo.received_at == photo.received_at, Photo.id < photo.id),
+    )
+    other = and_(Photo.job_id != photo.job_id, Photo.id != photo.id, earlier)
+    jobs: set[uuid.UUID] = set(
+        await session.scalars(select(Photo.job_id).where(Photo.sha256 == photo.sha256, other))
+    )
+    if photo.phash:
+        jobs.update(
+            await session.scalars(select(Photo.job_id).where(Photo.phash == photo.phash, other))
+        )
+        who = Photo.technician_id == photo.technician_id
+        if job.provider_id is not None:
+            who = or_(who, Job.provider_id == job.provider_id)
+        rows = await session.execute(
+            select(Photo.job_id, Photo.phash)
+            .join(Job, Job.id == Photo.job_id)
+            .where(
+                other,
+                who,
+                Photo.phash.is_not(None),
+                Photo.received_at >= now - REUSE_WINDOW,
+            )
+            .order_by(Photo.received_at.desc())
+            .limit(REUSE_CANDIDATES)
+        )
+        for job_id, phash in rows:
+            if phash and images.same_picture(photo.phash, phash):
+                jobs.add(job_id)
+    return sorted(str(j) for j in jobs)
+
+
+async def _fill(
+    session: AsyncSession, photo: Photo, job: Job, info: dict[str, Any], now: datetime
+) -> None:
+    """Copy a processed blob's evidence onto one photo (idempotent)."""
+    flags = [f for f in photo.flags if f not in (PENDING, BAD_IMAGE)]
+    if "error" in info:
+        photo.flags = [*flags, BAD_IMAGE]
+        return
+    photo.flags = flags
+    photo.taken_at = await _taken_at(session, job, info)
+    lat, lon = info.get("latitude"), info.get("longitude")
+    photo.latitude = float(lat) if isinstance(lat, int | float) else None
+    photo.longitude = float(lon) if isinstance(lon, int | float) else None
+    camera = info.get("camera")
+    photo.camera = camera if isinstance(camera, str) else None
+    phash = info.get("phash")
+    photo.phash = phash if isinstance(phash, str) else None
+    await session.flush()
+    photo.reused_from = await _reused_from(session, photo, job, now)
+
+
+def _processed(blob: Blob | None) -> bool:
+    return blob is not None and bool(blob.info) and ("phash" in blob.info or "error" in blob.info)
+
+
+async def process_blob(db: Database, store: BlobStore, sha256: str) -> None:
+    """Read a newly complete image blob: inspect it and make its metadata-free
+    derivatives in a thread (off the event loop, outside any transaction), then save the
+    inspection in ``Blob.info`` and fill every photo of that hash.
+
+    Idempotent: an already processed blob is not decoded again, but its photos are
+    refreshed (a lost answer makes the phone resend the last chunk)."""
+    sha = check_sha(sha256)
+    async with db.reader() as session:
+        blob = await session.get(Blob, sha)
+        if blob is None or not blob.content_type.startswith("image/"):
+            return
+        info: dict[str, Any] | None = dict(blob.info) if _processed(blob) else None
+    if info is None:
+        data = b"".join([chunk async for chunk in store.open(sha)])
+        fresh, derived = await anyio.to_thread.run_sync(_analyse, data)
+        if derived is not None:
+            for name, content in zip(DERIVED_NAMES, derived, strict=True):
+                await put_derived(store, sha, name, content)
+        info = fresh
+    now = datetime.now(UTC)
+    async with db.writer() as session:
+        # The lock orders us with a job.photo push reading this row (see the module doc).
+        row = await session.get(Blob, sha, with_for_update=True)
+        if row is None:
+            return
+        if _processed(row):
+            info = dict(row.info)  # another upload of the same bytes got there first
+        else:
+            row.info = info
+        photos = list(
+            await session.scalars(
+                select(Photo).where(Photo.sha256 == sha).order_by(Photo.received_at, Photo.id)
+            )
+        )
+        for photo in photos:
+            job = await session.get(Job, photo.job_id)
+            if job is not None:
+                await _fill(session, photo, job, info, now)
+        # A photo's evidence arrived after its claim: judge the claim again.
+        await verdicts.recheck(session, list({p.job_id for p in photos}), now)
+        await session.commit()
+
+
+# --- the mutation ----------------------------------------------------------------------
+
+
+async def photo(ctx: MutationContext, args: PhotoArgs, job: Job | None) -> Applied:
+    """A photo is a fact keyed by the phone's ``photo_id``: a resend is a no-op. Its
+    evidence comes from the blob when the blob is already processed; otherwise it is
+    kept ``blob_pending`` (still ``applied``: the upload may simply be behind)."""
+    assert job is not None
+    existing = await ctx.session.get(Photo, args.photo_id)
+    if existing is not None:
+        return Applied(flags=[f for f in existing.flags if f in (PENDING, BAD_IMAGE)])
+    flags = fact_flags(ctx, job)
+    row = Photo(
+        id=args.photo_id,
+        job_id=job.id,
+        technician_id=ctx.technician_id,
+        device_id=ctx.device_id,
+        device_time=ctx.envelope.device_time,
+        received_at=ctx.now,
+        flags=list(flags),
+        sha256=args.sha256,
+        kind=args.kind,
+        reused_from=[],
+    )
+    ctx.session.add(row)
+    await ctx.session.flush()
+    blob = await ctx.session.get(Blob, args.sha256, with_for_update=True)
+    if blob is not None and _processed(blob):
+        await _fill(ctx.session, row, job, dict(blob.info), ctx.now)
+    else:
+        row.flags = [*flags, PENDING]
+    await ctx.session.flush()
+    await record(
+        ctx,
+        job,
+        "fact:photo",
+        {
+            "photo_id": str(args.photo_id),
+            "sha256": args.sha256,
+            "kind": args.kind,
+            "flags": row.flags,
+            "reused_from": row.reused_from,
+        },
+        fact=True,
+    )
+    return Applied(flags=list(row.flags))
+
+
+HANDLERS: dict[str, Handler] = {"job.photo": photo}

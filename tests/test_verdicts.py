@@ -110,3 +110,75 @@ def test_technicians_cannot_read_verdicts(client, world):
         403,
         "role_forbidden",
     )
+
+
+def test_genuine_not_home_passes_every_rule_and_a_fabricated_one_fails_each(client, world):
+    """The two claims a callback auditor must tell apart (issue 4, done-when)."""
+    from client_sdk.uploads import upload_blob
+    from fixtures.photos import make_jpeg
+
+    desk = login(client, "dispatcher")
+    genuine_job, fake_job = make_job(client, desk, world), make_job(client, desk, world)
+    phone = Phone(client, "tech1")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
+
+    def at(minutes: float) -> str:
+        return (t0 + timedelta(minutes=minutes)).isoformat()
+
+    door = make_jpeg(
+        width=640,
+        height=480,
+        seed=3,
+        taken_at=t0 + timedelta(minutes=8),
+        latitude=30.2791,
+        longitude=120.1301,
+    )
+    sha = upload_blob(client, door, "image/jpeg", headers=phone.headers, sleep=lambda _s: None)
+    evidence = [
+        phone.mutation(
+            "job.check_in",
+            genuine_job["id"],
+            {
+                "checkin_id": str(uuid.uuid4()),
+                "latitude": 30.2791,
+                "longitude": 120.1301,
+                "accuracy_m": 6,
+                "fix_time": at(0),
+            },
+        ),
+        phone.mutation(
+            "job.call_attempt",
+            genuine_job["id"],
+            {
+                "call_id": str(uuid.uuid4()),
+                "started_at": at(3),
+                "outcome": "no_answer",
+                "duration_s": 40,
+            },
+        ),
+        phone.mutation(
+            "job.call_attempt",
+            genuine_job["id"],
+            {
+                "call_id": str(uuid.uuid4()),
+                "started_at": at(6),
+                "outcome": "no_answer",
+                "duration_s": 35,
+            },
+        ),
+        phone.mutation(
+            "job.photo",
+            genuine_job["id"],
+            {"photo_id": str(uuid.uuid4()), "sha256": sha, "kind": "door"},
+        ),
+    ]
+    claim = phone.mutation(
+        "job.unable_to_complete", genuine_job["id"], {"reason": "customer_not_home"}
+    )
+    claim["device_time"] = at(15)
+    res = phone.push([*evidence, claim])
+    assert [o["status"] for o in res["outcomes"]] == ["applied"] * 5, res
+    assert all(_verdicts(client, genuine_job["id"]).values())
+
+    _not_home(phone, fake_job["id"], lat=30.3060, lon=120.1300, minutes_on_site=1)
+    assert not any(_verdicts(client, fake_job["id"]).values())

@@ -25,6 +25,7 @@ from server.db.models.evidence import Blob
 from server.db.models.user import Role
 from server.errors import Conflict, DoorstepError, NotFound
 from server.http_errors import ErrorBody
+from sync import photos
 from sync.blobs import (
     BlobLimits,
     BlobStore,
@@ -173,6 +174,10 @@ class BlobController(Controller):
                 headers={"Upload-Offset": str(exc.details["offset"])},
             )
         if result.complete:
+            if result.content_type.startswith("image/"):
+                # Inspection and derivatives run in a thread; the photos waiting for this
+                # blob are filled before the phone hears that it is complete.
+                await photos.process_blob(request.app.state.db, blob_store(request), sha)
             return Response(
                 content=BlobOut(sha, result.length, result.content_type),
                 status_code=HTTP_201_CREATED,
@@ -184,6 +189,58 @@ class BlobController(Controller):
             headers={"Upload-Offset": str(result.offset)},
         )
 
+    async def _visible(self, db: AsyncSession, ctx: RequestContext, sha: str) -> Any:
+        """The blob's row if the caller may read it: staff any, a technician only the
+        blobs they uploaded; otherwise ``404 blob_not_found``."""
+        row = (
+            await db.execute(
+                select(Blob.size, Blob.content_type, Blob.user_id).where(Blob.sha256 == sha)
+            )
+        ).one_or_none()
+        p = ctx.principal
+        if row is None or (p.role == Role.TECHNICIAN and row.user_id != p.user_id):
+            raise NotFound("blob", sha)
+        return row
+
+    async def _derived(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ctx: RequestContext,
+        sha256: str,
+        name: str,
+    ) -> Stream:
+        sha = check_sha(sha256)
+        await self._visible(db, ctx, sha)
+        stream = await photos.open_derived(blob_store(request), sha, name)
+        if stream is None:
+            raise NotFound("blob", sha)
+        return Stream(
+            stream,
+            media_type="image/jpeg",
+            headers={
+                "Cache-Control": "private, max-age=31536000, immutable",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    @get("/{sha256:str}/thumbnail", guards=[TECH_OR_STAFF])
+    async def thumbnail(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ctx: RequestContext, sha256: str
+    ) -> Stream:
+        """A small upright JPEG of an image blob (at most 320 px a side) carrying no
+        metadata at all — never the original's EXIF GPS. Same visibility as the blob;
+        ``404 blob_not_found`` also while none exists (not an image, not readable)."""
+        return await self._derived(request, db, ctx, sha256, "thumb")
+
+    @get("/{sha256:str}/display", guards=[TECH_OR_STAFF])
+    async def display(
+        self, request: Request[Any, Any, Any], db: AsyncSession, ctx: RequestContext, sha256: str
+    ) -> Stream:
+        """A screen-sized upright JPEG (at most 1600 px a side) with no metadata; like
+        ``thumbnail`` otherwise."""
+        return await self._derived(request, db, ctx, sha256, "display")
+
     @get("/{sha256:str}", guards=[TECH_OR_STAFF])
     async def download(
         self, request: Request[Any, Any, Any], db: AsyncSession, ctx: RequestContext, sha256: str
@@ -193,14 +250,7 @@ class BlobController(Controller):
         photos are read by staff, and a phone already holds its own). Anything else,
         and uploads still in progress, is ``404 blob_not_found``."""
         sha = check_sha(sha256)
-        row = (
-            await db.execute(
-                select(Blob.size, Blob.content_type, Blob.user_id).where(Blob.sha256 == sha)
-            )
-        ).one_or_none()
-        p = ctx.principal
-        if row is None or (p.role == Role.TECHNICIAN and row.user_id != p.user_id):
-            raise NotFound("blob", sha)
+        row = await self._visible(db, ctx, sha)
         return Stream(
             blob_store(request).open(sha),
             media_type=row.content_type,
