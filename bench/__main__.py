@@ -124,4 +124,11 @@ def _parse(argv: list[str] | None = None) -> Options:
 
 
 if __name__ == "__main__":
-    main(_parse())
+    options = _parse()
+    main(options)
+    print()
+    from bench import photo_bench
+
+    # photos: a few rounds are enough (each is a 12-megapixel decode on both sides)
+    out = options.out.with_name("photos.json") if options.out is not None else None
+    photo_bench.main(rounds=max(2, min(8, options.rounds)), out=out)

@@ -30,7 +30,13 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("doorstep")
 
-PUBLIC_PATHS = {"/health", "/auth/login", "/auth/refresh", "/auth/logout"}
+PUBLIC_PATHS = {
+    "/health",
+    "/auth/login",
+    "/auth/refresh",
+    "/auth/logout",
+    "/service-reports/{token}",
+}
 
 
 def _version() -> str:

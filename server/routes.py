@@ -20,6 +20,7 @@ def route_handlers() -> list[Any]:
     from server.customers.routes import ApplianceController, CustomerController
     from server.jobs.routes import JobController
     from server.notifications.routes import NotificationController
+    from server.reports.routes import PublicServiceReportController, ServiceReportController
     from server.sync_api.blob_routes import BlobController
     from server.sync_api.events import EventsController
     from server.sync_api.ledger_routes import LedgerController
@@ -44,4 +45,6 @@ def route_handlers() -> list[Any]:
         VerdictController,
         BlobController,
         EventsController,
+        ServiceReportController,
+        PublicServiceReportController,
     ]

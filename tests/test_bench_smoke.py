@@ -48,4 +48,8 @@ def test_bench_runs_and_reports_every_measurement(tmp_path: Path) -> None:
         assert r["sql_statements"] > 0, name
         assert r["label"] in proc.stdout, name  # the summary table
     assert results["incremental_pull"]["label"].startswith("incremental pull (10 ops")
+    photos = json.loads((tmp_path / "photos.json").read_text())
+    assert photos["photo_ingestion"]["ratio"] > 0 and photos["photo_ingestion"]["rounds"] >= 2
+    assert photos["sync_under_photo_load"]["p99_ratio"] > 0
+    assert "photo ingestion" in proc.stdout
     assert report["meta"]["sizes"]["mutations"] == 3
