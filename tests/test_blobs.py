@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
-import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from phones import BASE, Forward
-from PIL import Image
 from sqlalchemy import select
 from world import PASSWORD, assert_error, login, run_db
 
@@ -29,10 +26,18 @@ URL = "/sync/v1/blobs/"
 
 
 def _jpeg() -> bytes:
-    noise = Image.frombytes("RGB", (800, 600), os.urandom(800 * 600 * 3))
-    out = io.BytesIO()
-    noise.save(out, "JPEG", quality=95)
-    return out.getvalue()
+    """A real photo's shape: EXIF capture time and GPS, some 800 KB."""
+    from fixtures.photos import make_jpeg
+
+    return make_jpeg(
+        width=1600,
+        height=1200,
+        seed=5,
+        quality=95,
+        taken_at=datetime(2026, 11, 20, 6, 30, tzinfo=UTC),
+        latitude=30.2791,
+        longitude=120.1301,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +102,12 @@ def test_flaky_upload_resumes_then_reupload_sends_nothing(
     assert blob is not None and upload is None
     assert blob.size == len(jpeg) and blob.content_type == "image/jpeg"
     assert str(blob.user_id) == str(world["tech1"])
+    # the photo's evidence was read once it was whole
+    assert (
+        abs(blob.info["latitude"] - 30.2791) < 1e-5
+        and abs(blob.info["longitude"] - 120.1301) < 1e-5
+    )
+    assert blob.info["taken_at"].startswith("2026-11-20T06:30")
     final = settings.resolved_blob_dir / sha[:2] / sha
     assert hashlib.sha256(final.read_bytes()).hexdigest() == sha
     assert not (settings.resolved_blob_dir / "partial" / sha).exists()

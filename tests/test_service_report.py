@@ -143,6 +143,14 @@ def test_json_report_has_work_charges_times_and_signature(
     page = client.get(f"/jobs/{v['job']['id']}/service-report.html", headers=desk)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "Signed by Li Wei on" in page.text and "@media print" in page.text
+    # the pen strokes, rendered to an image
+    assert f'src="/jobs/{v["job"]["id"]}/signature"' in page.text
+    png = client.get(f"/jobs/{v['job']['id']}/signature", headers=desk)
+    assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    img = Image.open(__import__("io").BytesIO(png.content))
+    assert img.size == (600, 200) and img.getextrema()[0] == 0  # ink on the page
 
 
 def test_later_report_makes_signature_stale_and_html_says_so(
@@ -192,6 +200,7 @@ def test_customer_link_is_public_and_hides_audit_parts(
     assert "80.00 CNY" in page.text  # the charges total
     assert "secret_rule_xyz" not in page.text
     assert "Verdicts" not in page.text and "Findings" not in page.text
+    assert client.get(f"{url}/signature").status_code == 200  # the customer's own signature
 
 
 def test_bad_or_expired_link_is_404(

@@ -592,3 +592,17 @@ def test_check_in_gets_distance_geofence_and_travel_flags(client, world, desk, d
     assert "impossible_travel" not in rows[b].flags
     assert rows[c].geofence == "fail"
     assert {"impossible_travel", "mock_location"} <= set(rows[c].flags)
+
+
+def test_device_time_far_in_the_future_is_recorded_and_flagged(client, world, desk):
+    job = make_job(client, desk, world)
+    phone = Phone(client, "tech1")
+    m = phone.mutation("job.acknowledge", job["id"])
+    m["device_time"] = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    res = phone.push([m])
+    assert res["outcomes"][0]["status"] == "applied"  # recorded, not refused
+    rows = client.get(
+        "/audit/ledger", params={"device_id": phone.device_id}, headers=login(client, "auditor")
+    ).json()
+    assert rows[0]["detail"]["flags"] == ["device_time_in_future"]
+    assert rows[0]["device_time"].startswith(m["device_time"][:16])

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Annotated, Any, ClassVar
 
+import anyio
 import msgspec
-from litestar import Controller, MediaType, Request, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK
 from sqlalchemy import select
@@ -23,12 +24,13 @@ from server.auth.guards import STAFF, allow
 from server.auth.scope import ensure_job_visible
 from server.context import RequestContext
 from server.db.base import utcnow
-from server.db.models import Job, Photo
+from server.db.models import Job, Photo, SignOff
 from server.errors import DoorstepError, NotFound
 from server.reports.service_report import PhotoRef, ServiceReport, build
 from server.sync_api.blob_routes import blob_store
 from sync import photos
 from sync.blobs import check_sha
+from sync.signatures import render_strokes
 
 __all__ = [
     "LINK_TTL",
@@ -186,7 +188,11 @@ def staff_photo_url(sha: str) -> str:
 
 
 def render_html(
-    report: ServiceReport, *, for_customer: bool, photo_url: Callable[[str], str] = staff_photo_url
+    report: ServiceReport,
+    *,
+    for_customer: bool,
+    photo_url: Callable[[str], str] = staff_photo_url,
+    signature_url: str | None = None,
 ) -> str:
     """One self-contained page (inline CSS, no scripts, no external assets) that prints
     cleanly. Every value from the database is escaped: work notes are typed on a phone.
@@ -204,6 +210,12 @@ def render_html(
         f"<h1>Service report {_e(report.number)}</h1>",
         f'<p class="muted">{_e(report.kind)} · {_e(report.status)}</p>',
         _banner(report),
+        (
+            f'<p><img class="signature" src="{_e(signature_url)}" alt="customer signature" '
+            'style="max-width:100%;height:auto;border-bottom:1px solid #999"></p>'
+            if signature_url and report.sign_off is not None
+            else ""
+        ),
         "<h2>Customer</h2>",
         _dl([("Name", _e(report.customer_name)), ("Address", _e(report.customer_address))]),
         "<h2>Appliance</h2>",
@@ -343,6 +355,31 @@ async def _visible_report(
     return await build(db, job_id)
 
 
+async def _signature_response(
+    request: Request[Any, Any, Any], db: AsyncSession, job_id: uuid.UUID
+) -> Response[bytes]:
+    signed = await db.scalar(
+        select(SignOff)
+        .where(SignOff.job_id == job_id)
+        .order_by(SignOff.received_at.desc())
+        .limit(1)
+    )
+    if signed is not None and signed.strokes:
+        strokes: list[Any] = list(signed.strokes)
+        png = await anyio.to_thread.run_sync(render_strokes, strokes)
+        return Response(
+            png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"}
+        )
+    if signed is not None and signed.signature_sha256:
+        stream = await photos.open_derived(blob_store(request), signed.signature_sha256, "display")
+        if stream is not None:
+            data = b"".join([chunk async for chunk in stream])
+            return Response(
+                data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"}
+            )
+    raise NotFound("signature", job_id)
+
+
 class ServiceReportController(Controller):
     path = "/jobs"
     tags = ["reports"]
@@ -361,7 +398,24 @@ class ServiceReportController(Controller):
         self, db: AsyncSession, ctx: RequestContext, job_id: uuid.UUID
     ) -> str:
         """The same report as a printable page, findings and verdicts included."""
-        return render_html(await _visible_report(db, ctx, job_id), for_customer=False)
+        return render_html(
+            await _visible_report(db, ctx, job_id),
+            for_customer=False,
+            signature_url=f"/jobs/{job_id}/signature",
+        )
+
+    @get("/{job_id:uuid}/signature", guards=[allow(*STAFF)], media_type="image/png")
+    async def signature(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ctx: RequestContext,
+        job_id: uuid.UUID,
+    ) -> Response[bytes]:
+        """The customer's latest signature as an image (pen strokes rendered to PNG, or
+        the signature photo's display copy)."""
+        ensure_job_visible(ctx.principal, await db.get(Job, job_id), job_id)
+        return await _signature_response(request, db, job_id)
 
     @post("/{job_id:uuid}/service-report/link", guards=[allow(*STAFF)], status_code=HTTP_200_OK)
     async def service_report_link(
@@ -403,7 +457,16 @@ class PublicServiceReportController(Controller):
             await build(db, job_id),
             for_customer=True,
             photo_url=lambda sha: f"/service-reports/{token}/photos/{sha}",
+            signature_url=f"/service-reports/{token}/signature",
         )
+
+    @get("/{token:str}/signature", opt={"public": True}, security=[], media_type="image/png")
+    async def customer_signature(
+        self, request: Request[Any, Any, Any], db: AsyncSession, token: str
+    ) -> Response[bytes]:
+        """The customer's own signature on the report they were sent."""
+        job_id = read_link_token(request.app.state.settings.signing_key(), token, utcnow())
+        return await _signature_response(request, db, job_id)
 
     @get("/{token:str}/photos/{sha256:str}", opt={"public": True}, security=[])
     async def customer_photo(
