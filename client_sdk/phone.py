@@ -23,6 +23,7 @@ import msgspec
 from client_sdk.api import ApiClient, NotEnrolled, TokenPair
 from client_sdk.store import JOB_PACKET, PendingMutation, RecordedOutcome, Store
 from client_sdk.sync_loop import Backoff, SyncEngine, SyncReport
+from sync.evidence_wire import EVIDENCE_ARGS
 from sync.packet_types import JobPacket, KbArticleDoc
 from sync.signing import sign
 from sync.vocabulary import UnableReason
@@ -238,6 +239,112 @@ class Phone:
             "appliance.set_serial", job_id, {"appliance_id": appliance_id, "serial": serial}
         )
 
+    # --- field evidence (sync.evidence_wire.EVIDENCE_ARGS) ---------------------------
+
+    def call_attempt(
+        self,
+        job_id: uuid.UUID | str,
+        started_at: datetime,
+        outcome: str,
+        duration_s: int = 0,
+        *,
+        channel: str = "call",
+        call_id: uuid.UUID | None = None,
+    ) -> PendingMutation:
+        """A call (or message) to the customer: ``answered``, ``no_answer``, ``busy`` or
+        ``unreachable_number``."""
+        args = {
+            "call_id": call_id or uuid.uuid4(),
+            "started_at": _aware(started_at, "started_at"),
+            "outcome": outcome,
+            "duration_s": duration_s,
+            "channel": channel,
+        }
+        return self._queue("job.call_attempt", job_id, args)
+
+    def check_out(
+        self,
+        job_id: uuid.UUID | str,
+        latitude: float | None = None,
+        longitude: float | None = None,
+        accuracy_m: float | None = None,
+        *,
+        fix_time: datetime | None = None,
+        location_provider: str | None = None,
+        mock_location: bool = False,
+    ) -> PendingMutation:
+        if (latitude is None) != (longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        args = {
+            "checkin_id": uuid.uuid4(),
+            "latitude": latitude,
+            "longitude": longitude,
+            "accuracy_m": accuracy_m,
+            "fix_time": _aware(fix_time, "fix_time"),
+            "location_provider": location_provider,
+            "mock_location": mock_location,
+        }
+        return self._queue("job.check_out", job_id, args)
+
+    def photo(
+        self, job_id: uuid.UUID | str, sha256: str, kind: str, content_type: str = "image/jpeg"
+    ) -> PendingMutation:
+        """Attach a photo by its blob's hash; upload the bytes with
+        ``client_sdk.uploads.upload_blob`` before or after (the server waits for them)."""
+        args = {
+            "photo_id": uuid.uuid4(),
+            "sha256": sha256,
+            "kind": kind,
+            "content_type": content_type,
+        }
+        return self._queue("job.photo", job_id, args)
+
+    def report(
+        self,
+        job_id: uuid.UUID | str,
+        work_done: str,
+        *,
+        parts: list[dict[str, Any]] | None = None,
+        charges: list[dict[str, Any]] | None = None,
+        checklist: dict[str, bool] | None = None,
+        photos: dict[str, list[uuid.UUID]] | None = None,
+    ) -> PendingMutation:
+        """The completion report; its ``sha256`` (``report_sha256``) is what the customer
+        signs: compute it with ``report_sha256`` below and show it with the report."""
+        args = {
+            "report_id": uuid.uuid4(),
+            "work_done": work_done,
+            "parts": parts or [],
+            "charges": charges or [],
+            "checklist": checklist or {},
+            "photos": photos or {},
+        }
+        return self._queue("job.report", job_id, args)
+
+    def sign_off(
+        self,
+        job_id: uuid.UUID | str,
+        signer_name: str,
+        report_sha256: str,
+        *,
+        strokes: list[list[tuple[float, float, float]]] | None = None,
+        signature_sha256: str | None = None,
+        signed_at: datetime | None = None,
+        latitude: float | None = None,
+        longitude: float | None = None,
+    ) -> PendingMutation:
+        args = {
+            "sign_off_id": uuid.uuid4(),
+            "signer_name": signer_name,
+            "report_sha256": report_sha256,
+            "strokes": strokes,
+            "signature_sha256": signature_sha256,
+            "signed_at": _aware(signed_at, "signed_at"),
+            "latitude": latitude,
+            "longitude": longitude,
+        }
+        return self._queue("job.sign_off", job_id, args)
+
     # --- the outbox ----------------------------------------------------------------
 
     def _held(self, job_id: uuid.UUID | str) -> dict[str, Any]:
@@ -261,7 +368,8 @@ class Phone:
         if key is None:
             raise NotEnrolled("This phone is not enrolled; call enroll() first.")
         try:
-            typed = msgspec.convert(args, MUTATION_ARGS[name]) if isinstance(args, dict) else args
+            types = {**MUTATION_ARGS, **EVIDENCE_ARGS}
+            typed = msgspec.convert(args, types[name]) if isinstance(args, dict) else args
         except msgspec.ValidationError as exc:
             raise ValueError(f"{name}: {exc}") from exc
         plain: dict[str, Any] = msgspec.to_builtins(typed)
@@ -299,6 +407,11 @@ ACTIONS: dict[str, str] = {
     "job.unable_to_complete": "unable_to_complete",
     "job.request_reschedule": "request_reschedule",
     "appliance.set_serial": "set_serial",
+    "job.call_attempt": "call_attempt",
+    "job.check_out": "check_out",
+    "job.photo": "photo",
+    "job.report": "report",
+    "job.sign_off": "sign_off",
 }
-"""The ``Phone`` method for each mutation of ``sync.wire.MUTATION_ARGS`` (a test checks
-that none is missing)."""
+"""The ``Phone`` method for each mutation of ``sync.wire.MUTATION_ARGS`` and
+``sync.evidence_wire.EVIDENCE_ARGS`` (a test checks that none is missing)."""

@@ -48,6 +48,7 @@ from client_sdk import (
 from client_sdk.api import Tokens
 from client_sdk.phone import ACTIONS
 from client_sdk.store import JOB_PACKET
+from sync.evidence_wire import EVIDENCE_ARGS
 from sync.wire import MUTATION_ARGS, Op
 
 # --- helpers -----------------------------------------------------------------------
@@ -156,7 +157,7 @@ def test_every_action_reaches_the_server(client, world, desk, phones):
 
 
 def test_every_mutation_has_a_phone_method():
-    assert set(ACTIONS) == set(MUTATION_ARGS)
+    assert set(ACTIONS) == set(MUTATION_ARGS) | set(EVIDENCE_ARGS)
     assert all(callable(getattr(Phone, method)) for method in ACTIONS.values())
 
 
@@ -612,3 +613,40 @@ def test_simulate_command_against_a_server_process(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_field_evidence_from_the_phone_reaches_the_report(client, world, desk, phones):
+    """The phone's evidence actions, end to end: calls, a photo uploaded resumably, the
+    report and the customer's signature on it — all applied, and the report signed."""
+    import hashlib
+
+    import msgspec
+
+    from client_sdk.uploads import upload_blob
+    from fixtures.photos import make_jpeg
+
+    job = make_job(client, desk, world)
+    phone = phones()
+    phone.sync()
+    now = datetime.now(UTC)
+    phone.check_in(job, 30.2791, 120.1301, 6.0, fix_time=now - timedelta(minutes=30))
+    phone.call_attempt(job, now - timedelta(minutes=40), "answered", 60)
+    photo = make_jpeg(width=320, height=240, seed=21, taken_at=None, latitude=None, longitude=None)
+    sha = upload_blob(phone.api, photo, "image/jpeg", sleep=lambda _s: None)
+    phone.photo(job, sha, "after")
+    content = {
+        "work_done": "Descaled the tank.",
+        "parts": [],
+        "charges": [],
+        "checklist": {},
+        "photos": {},
+    }
+    phone.report(job, "Descaled the tank.")
+    report_sha = hashlib.sha256(msgspec.json.encode(content, order="sorted")).hexdigest()
+    phone.sign_off(job, "Li Wei", report_sha, strokes=[[(0.0, 0.0, 0.0), (5.0, 3.0, 90.0)]])
+    phone.check_out(job, 30.2791, 120.1301, 6.0, fix_time=now)
+    report = phone.sync()
+    assert report.outcomes == Counter(applied=6)
+    r = client.get(f"/jobs/{job}/service-report", headers=desk).json()
+    assert r["sign_off"]["signed"] is True and r["report"]["sha256"] == report_sha
+    assert r["times"]["time_on_site_s"] == 30 * 60
