@@ -180,18 +180,10 @@ class Phone:
         mock_location: bool = False,
         checkin_id: uuid.UUID | None = None,
     ) -> PendingMutation:
-        if (latitude is None) != (longitude is None):
-            raise ValueError("give both latitude and longitude, or neither")
-        args = {
-            "checkin_id": checkin_id or uuid.uuid4(),
-            "latitude": latitude,
-            "longitude": longitude,
-            "accuracy_m": accuracy_m,
-            "fix_time": _aware(fix_time, "fix_time"),
-            "location_provider": location_provider,
-            "mock_location": mock_location,
-        }
-        return self._queue("job.check_in", job_id, args)
+        args = _fix(latitude, longitude, accuracy_m, fix_time, location_provider, mock_location)
+        return self._queue(
+            "job.check_in", job_id, {**args, "checkin_id": checkin_id or uuid.uuid4()}
+        )
 
     def start_work(self, job_id: uuid.UUID | str) -> PendingMutation:
         return self._queue("job.start_work", job_id, EmptyArgs())
@@ -273,18 +265,8 @@ class Phone:
         location_provider: str | None = None,
         mock_location: bool = False,
     ) -> PendingMutation:
-        if (latitude is None) != (longitude is None):
-            raise ValueError("give both latitude and longitude, or neither")
-        args = {
-            "checkin_id": uuid.uuid4(),
-            "latitude": latitude,
-            "longitude": longitude,
-            "accuracy_m": accuracy_m,
-            "fix_time": _aware(fix_time, "fix_time"),
-            "location_provider": location_provider,
-            "mock_location": mock_location,
-        }
-        return self._queue("job.check_out", job_id, args)
+        args = _fix(latitude, longitude, accuracy_m, fix_time, location_provider, mock_location)
+        return self._queue("job.check_out", job_id, {**args, "checkin_id": uuid.uuid4()})
 
     def photo(
         self, job_id: uuid.UUID | str, sha256: str, kind: str, content_type: str = "image/jpeg"
@@ -394,6 +376,27 @@ class Phone:
             )
 
         return self.store.enqueue(build)
+
+
+def _fix(
+    latitude: float | None,
+    longitude: float | None,
+    accuracy_m: float | None,
+    fix_time: datetime | None,
+    location_provider: str | None,
+    mock_location: bool,
+) -> dict[str, Any]:
+    """The GPS part of a check-in or check-out, checked before it is queued."""
+    if (latitude is None) != (longitude is None):
+        raise ValueError("give both latitude and longitude, or neither")
+    return {
+        "latitude": latitude,
+        "longitude": longitude,
+        "accuracy_m": accuracy_m,
+        "fix_time": _aware(fix_time, "fix_time"),
+        "location_provider": location_provider,
+        "mock_location": mock_location,
+    }
 
 
 ACTIONS: dict[str, str] = {

@@ -48,6 +48,7 @@ from sync.mutation_base import (
     Handler,
     MutationContext,
     Rejected,
+    fact_fields,
     fact_flags,
     record,
 )
@@ -123,12 +124,7 @@ async def new_fix(
                 flags.append("impossible_travel")
     return Checkin(
         id=args.checkin_id,
-        job_id=job.id,
-        technician_id=ctx.technician_id,
-        device_id=ctx.device_id,
-        device_time=ctx.envelope.device_time,
-        received_at=ctx.now,
-        flags=flags,
+        **fact_fields(ctx, job, flags),
         kind=kind,
         latitude=args.latitude,
         longitude=args.longitude,
@@ -158,12 +154,7 @@ async def call_attempt(ctx: MutationContext, args: CallAttemptArgs, job: Job | N
     ctx.session.add(
         CallAttempt(
             id=args.call_id,
-            job_id=job.id,
-            technician_id=ctx.technician_id,
-            device_id=ctx.device_id,
-            device_time=ctx.envelope.device_time,
-            received_at=ctx.now,
-            flags=flags,
+            **fact_fields(ctx, job, flags),
             channel=args.channel,
             started_at=args.started_at,
             duration_s=args.duration_s,
@@ -381,12 +372,7 @@ async def report(ctx: MutationContext, args: ReportArgs, job: Job | None) -> App
     ctx.session.add(
         CompletionReport(
             id=args.report_id,
-            job_id=job.id,
-            technician_id=ctx.technician_id,
-            device_id=ctx.device_id,
-            device_time=ctx.envelope.device_time,
-            received_at=ctx.now,
-            flags=flags,
+            **fact_fields(ctx, job, flags),
             sha256=sha,
             findings=findings,
             **content,
@@ -433,12 +419,7 @@ async def sign_off(ctx: MutationContext, args: SignOffArgs, job: Job | None) -> 
     ctx.session.add(
         SignOff(
             id=args.sign_off_id,
-            job_id=job.id,
-            technician_id=ctx.technician_id,
-            device_id=ctx.device_id,
-            device_time=ctx.envelope.device_time,
-            received_at=ctx.now,
-            flags=flags,
+            **fact_fields(ctx, job, flags),
             signer_name=args.signer_name,
             signed_at=args.signed_at,
             latitude=args.latitude,

@@ -31,6 +31,7 @@ __all__ = [
     "Handler",
     "MutationContext",
     "Rejected",
+    "fact_fields",
     "fact_flags",
     "job_for",
     "lost_reason",
@@ -100,6 +101,18 @@ def lost_reason(ctx: MutationContext, job: Job) -> tuple[str, str] | None:
     if job.status == S.COMPLETED:
         return "job_closed", "The job is already completed."
     return None
+
+
+def fact_fields(ctx: MutationContext, job: Job, flags: list[str]) -> dict[str, Any]:
+    """The columns every fact shares (``FactMixin``): whose, from which phone, when."""
+    return {
+        "job_id": job.id,
+        "technician_id": ctx.technician_id,
+        "device_id": ctx.device_id,
+        "device_time": ctx.envelope.device_time,
+        "received_at": ctx.now,
+        "flags": flags,
+    }
 
 
 def fact_flags(ctx: MutationContext, job: Job) -> list[str]:

@@ -16,6 +16,7 @@ from sync.mutation_base import (
     Handler,
     MutationContext,
     Rejected,
+    fact_fields,
     fact_flags,
     job_for,
     lost_reason,
@@ -91,12 +92,7 @@ async def note(ctx: MutationContext, args: wire.NoteArgs, job: Job | None) -> Ap
     ctx.session.add(
         JobNote(
             id=args.note_id,
-            job_id=job.id,
-            technician_id=ctx.technician_id,
-            device_id=ctx.device_id,
-            device_time=ctx.envelope.device_time,
-            received_at=ctx.now,
-            flags=flags,
+            **fact_fields(ctx, job, flags),
             text=args.text,
         )
     )
