@@ -101,14 +101,17 @@ async def push(
                         f"Mutation {state.last_mid + 1} is missing: resend from there.",
                         {"expected_mid": state.last_mid + 1, "got_mid": envelopes[0].mid},
                     )
+                changed: set[uuid.UUID] = set()
                 for env, raw in chunk:
                     outcome = await _one(s, state, device, env, raw, req, user_id, now, skew)
                     outcomes.append(outcome)
+                    if outcome.status in ("applied", "resolved") and env.job_id is not None:
+                        changed.add(env.job_id)
                     if outcome.code == "bad_signature":
                         stopped = True
                         break
-                touched = [e.job_id for e, _ in chunk if e.job_id is not None]
-                await verdicts.recheck(s, touched, now)  # a claim is re-judged as evidence arrives
+                # A claim is re-judged as its evidence arrives (resends change nothing).
+                await verdicts.recheck(s, list(changed), now)
                 await buckets.flush_deferred(s)
                 state.last_push_at = now
                 state.clock_skew_ms = skew

@@ -59,7 +59,10 @@ def claim_of(job: Job) -> str | None:
 async def recheck(
     session: AsyncSession, job_ids: list[uuid.UUID], now: datetime
 ) -> list[ClaimVerdict]:
-    """Compute and store the verdicts of the claims standing on these jobs."""
+    """Compute the verdicts of the claims standing on these jobs; store a new row only
+    when the outcome differs from the latest one (the history shows changes, not polls)."""
+    if not job_ids:
+        return []
     rules, versions = await current_rules(session)
     out = []
     for job in await session.scalars(select(Job).where(Job.id.in_(job_ids))):
@@ -68,6 +71,18 @@ async def recheck(
             continue
         facts = await _facts(session, job)
         verdicts = [_judge(rule, facts) for rule in rules[claim]]
+        latest = await session.scalar(
+            select(ClaimVerdict)
+            .where(ClaimVerdict.job_id == job.id, ClaimVerdict.claim_type == claim)
+            .order_by(ClaimVerdict.computed_at.desc())
+            .limit(1)
+        )
+        if (
+            latest is not None
+            and latest.verdicts == verdicts
+            and latest.rules_version == versions.get(claim, 0)
+        ):
+            continue
         row = ClaimVerdict(
             job_id=job.id,
             claim_type=claim,
