@@ -74,9 +74,8 @@ def add_error_responses(schema: dict[str, Any], public_paths: set[str]) -> None:
             responses = op["responses"]
             for status in [s for s in responses if s.startswith(("4", "5"))]:
                 del responses[status]
+            # Public routes keep 401/403 too: login and refresh refuse with them.
             for status, description in ERROR_STATUSES.items():
-                if status in (401, 403) and path in public_paths:
-                    continue
                 responses[str(status)] = {
                     "description": description,
                     "content": {"application/json": {"schema": ref}},

@@ -13,6 +13,8 @@ What is not visible answers 404, exactly as if it did not exist.
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import ColumnElement, Select, exists, select, true
 
 from server.auth.principal import Principal
@@ -20,6 +22,7 @@ from server.db.models import Customer, Job, User
 from server.errors import Forbidden, NotFound
 
 __all__ = [
+    "blob_visible",
     "customer_filter",
     "ensure_job_visible",
     "job_filter",
@@ -66,6 +69,18 @@ def user_filter(p: Principal) -> ColumnElement[bool]:
     if p.provider_id is not None and not p.is_technician:
         return User.provider_id == p.provider_id
     return User.id == p.user_id
+
+
+def blob_visible(
+    p: Principal, uploader_id: uuid.UUID | None, uploader_provider_id: uuid.UUID | None
+) -> bool:
+    """A photo or signature: the brand's staff see any; a technician the ones they
+    uploaded; a provider's staff those uploaded by their provider's people."""
+    if p.sees_everything:
+        return True
+    if p.is_technician:
+        return uploader_id == p.user_id
+    return p.provider_id is not None and uploader_provider_id == p.provider_id
 
 
 def require_desk(p: Principal) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, head, patch
 from litestar.datastructures import ResponseHeader
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -20,9 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.guards import STAFF, allow
+from server.auth.scope import blob_visible
 from server.context import RequestContext
 from server.db.models.evidence import Blob
-from server.db.models.user import Role
+from server.db.models.user import Role, User
 from server.errors import Conflict, DoorstepError, NotFound
 from server.http_errors import ErrorBody
 from sync import photos
@@ -190,15 +192,16 @@ class BlobController(Controller):
         )
 
     async def _visible(self, db: AsyncSession, ctx: RequestContext, sha: str) -> Any:
-        """The blob's row if the caller may read it: staff any, a technician only the
-        blobs they uploaded; otherwise ``404 blob_not_found``."""
+        """The blob's row if the caller may read it (``blob_visible``); otherwise
+        ``404 blob_not_found``."""
         row = (
             await db.execute(
-                select(Blob.size, Blob.content_type, Blob.user_id).where(Blob.sha256 == sha)
+                select(Blob.size, Blob.content_type, Blob.user_id, User.provider_id)
+                .outerjoin(User, User.id == Blob.user_id)
+                .where(Blob.sha256 == sha)
             )
         ).one_or_none()
-        p = ctx.principal
-        if row is None or (p.role == Role.TECHNICIAN and row.user_id != p.user_id):
+        if row is None or not blob_visible(ctx.principal, row.user_id, row.provider_id):
             raise NotFound("blob", sha)
         return row
 
@@ -224,7 +227,7 @@ class BlobController(Controller):
             },
         )
 
-    @get("/{sha256:str}/thumbnail", guards=[TECH_OR_STAFF])
+    @get("/{sha256:str}/thumbnail", guards=[TECH_OR_STAFF], media_type="image/jpeg")
     async def thumbnail(
         self, request: Request[Any, Any, Any], db: AsyncSession, ctx: RequestContext, sha256: str
     ) -> Stream:
@@ -233,7 +236,7 @@ class BlobController(Controller):
         ``404 blob_not_found`` also while none exists (not an image, not readable)."""
         return await self._derived(request, db, ctx, sha256, "thumb")
 
-    @get("/{sha256:str}/display", guards=[TECH_OR_STAFF])
+    @get("/{sha256:str}/display", guards=[TECH_OR_STAFF], media_type="image/jpeg")
     async def display(
         self, request: Request[Any, Any, Any], db: AsyncSession, ctx: RequestContext, sha256: str
     ) -> Stream:
@@ -241,7 +244,18 @@ class BlobController(Controller):
         ``thumbnail`` otherwise."""
         return await self._derived(request, db, ctx, sha256, "display")
 
-    @get("/{sha256:str}", guards=[TECH_OR_STAFF])
+    @get(
+        "/{sha256:str}",
+        guards=[TECH_OR_STAFF],
+        responses={
+            200: ResponseSpec(
+                data_container=bytes,
+                media_type="image/*",
+                description="The blob's bytes, with its own Content-Type.",
+                generate_examples=False,
+            )
+        },
+    )
     async def download(
         self, request: Request[Any, Any, Any], db: AsyncSession, ctx: RequestContext, sha256: str
     ) -> Stream:
