@@ -20,6 +20,7 @@ from server.db.base import utcnow
 from server.db.engine import Database, make_database
 from server.dependencies import dependencies
 from server.http_errors import exception_handlers
+from server.limits import Limiter
 from server.notifications.outbox import LogSender, drain
 from server.openapi import install_schema, openapi_config
 from server.routes import route_handlers
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             status_cache=StatusCache(),
             auth_service=AuthService(db, settings, signer, passwords),
             pokes=make_hub(settings.redis_url),
+            limiter=Limiter(settings),
         )
         install_schema(app, PUBLIC_PATHS)
         await app.state.pokes.start()  # never waits for Redis: the app boots without it
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     tasks.cancel_scope.cancel()
         finally:
             await app.state.pokes.stop()  # ends open event streams
+            await app.state.limiter.close()
             await db.dispose()  # outside the cancelled scope, or it would be cancelled too
 
     return Litestar(
@@ -125,5 +128,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
         ],
         openapi_config=openapi_config(_version()),
+        request_max_body_size=max(settings.request_max_bytes, settings.blob_max_chunk_bytes),
         debug=settings.debug,
     )

@@ -35,6 +35,7 @@ ERROR_STATUSES = {
     401: "No valid access token.",
     403: "The caller's role or scope does not allow this.",
     404: "No such resource, or not visible to the caller.",
+    408: "The request body arrived too slowly; nothing of it was kept, send it again.",
     409: "The request clashes with the current state.",
     413: "The request body or the blob is larger than allowed.",
     415: "The blob's type is not accepted.",
@@ -136,6 +137,13 @@ def _database(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return _respond(503, err.code, err.message, err.details, {"Retry-After": str(err.retry_after)})
 
 
+def _overflow(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # A number too large for the database's integers (SQLite raises this before the
+    # statement runs): the caller's value, not our fault.
+    log.info("value out of range on %s %s", request.method, request.url.path)
+    return _respond(422, "invalid_value", "A value is out of the range the service accepts.")
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _respond(
@@ -152,5 +160,6 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     PoolTimeout: _database,
     IntegrityError: _database,
     DataError: _database,
+    OverflowError: _overflow,
     Exception: _unexpected,
 }

@@ -69,6 +69,29 @@ class Settings:
     login_window: int = 15 * 60
     """Window for counting failed logins, seconds."""
 
+    rate_limit_pull: int = 1200
+    """Pulls per minute one device may make (a token bucket: also the burst after a
+    quiet spell); beyond it 429 ``rate_limited`` with Retry-After. 0: no limit. Shared
+    by every node through Redis when ``redis_url`` is set."""
+
+    rate_limit_push: int = 1200
+    """Pushes per minute one device may make; like ``rate_limit_pull``."""
+
+    rate_limit_upload: int = 1200
+    """Blob chunks per minute one device may send; like ``rate_limit_pull``."""
+
+    upload_concurrency: int = 4
+    """Blob chunks one device may be sending at the same time (per node); more answer
+    429 ``too_many_uploads``. 0: no limit."""
+
+    upload_chunk_timeout: int = 120
+    """Seconds one blob chunk may take to arrive; a slower one is cut off with 408
+    ``upload_timeout`` (nothing of it is kept) and frees its slot."""
+
+    request_max_bytes: int = 10 * 1024 * 1024
+    """Largest request body, bytes (413 ``request_too_large``); blob chunks have
+    ``blob_max_chunk_bytes``, and the larger of the two applies to them."""
+
     sla_contact_minutes: int = 30
     """Urgent jobs: the customer must be contacted within this many minutes."""
 

@@ -196,3 +196,18 @@ def test_every_operation_as_every_caller(
     assert len(operations) >= len(allowed) - 2, "the schema lost operations"
     assert fuzz.examples >= len(operations) * 2
     assert not fuzz.failures, "\n\n".join(f"{k}\n  {v}" for k, v in fuzz.failures.items())
+
+
+@pytest.mark.parametrize(
+    ("who", "url"),
+    [
+        ("manager1", "/users?offset=1380850774240879443968"),
+        ("dispatcher", "/jobs?offset=1380850774240879443968"),
+    ],
+)
+def test_found_by_fuzzing(client: Any, world: Any, who: str, url: str) -> None:
+    """Cases the fuzzer found, kept as plain regressions: an offset beyond any
+    database integer was a 500 on SQLite."""
+    from world import assert_error, login
+
+    assert_error(client.get(url, headers=login(client, who)), 400, "invalid_request")

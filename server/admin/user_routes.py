@@ -73,7 +73,7 @@ class UserController(Controller):
         provider_id: uuid.UUID | None = None,
         active: bool | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500, description="Page size.")] = 100,
-        offset: Annotated[int, Parameter(ge=0, description="Users to skip.")] = 0,
+        offset: Annotated[int, Parameter(ge=0, le=2**31 - 1, description="Users to skip.")] = 0,
     ) -> UserPage:
         """Users by username, one page at a time, optionally filtered by role, provider
         and active flag.

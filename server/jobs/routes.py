@@ -134,7 +134,7 @@ class JobController(Controller):
             bool | None, Parameter(description="true: only jobs late on a clock")
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Annotated[int, Parameter(ge=0, le=2**31 - 1)] = 0,
     ) -> JobPage:
         """Jobs visible to the caller, filtered; appointments soonest first, pending last.
 

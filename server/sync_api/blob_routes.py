@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 import msgspec
 from litestar import Controller, Request, Response, get, head, patch
 from litestar.datastructures import ResponseHeader
@@ -27,6 +28,7 @@ from server.db.models.evidence import Blob
 from server.db.models.user import Role, User
 from server.errors import Conflict, DoorstepError, NotFound
 from server.http_errors import ErrorBody
+from server.limits import Limiter, device_key, rate_limit
 from sync import photos
 from sync.blobs import (
     BlobLimits,
@@ -76,6 +78,37 @@ class ChunkTooLarge(DoorstepError):
     status = 413
 
 
+class UploadTimeout(DoorstepError):
+    status = 408
+
+
+async def _read_chunk(request: Request[Any, Any, Any], max_bytes: int, seconds: float) -> bytes:
+    """The chunk's bytes, read within ``seconds`` and at most ``max_bytes``: a
+    phone trickling bytes (or an attacker holding connections open) is cut off and
+    nothing of its chunk is kept."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        with anyio.fail_after(seconds):
+            async for part in request.stream():
+                size += len(part)
+                if size > max_bytes:
+                    raise ChunkTooLarge(
+                        "chunk_too_large",
+                        "One chunk may be at most this size.",
+                        {"max_bytes": max_bytes},
+                    )
+                parts.append(part)
+    except TimeoutError as exc:
+        raise UploadTimeout(
+            "upload_timeout",
+            f"The chunk did not arrive within {seconds:g} seconds; send it again (smaller "
+            "chunks on a slow link).",
+            {"timeout": seconds, "offset_unchanged": True},
+        ) from exc
+    return b"".join(parts)
+
+
 class BlobController(Controller):
     path = "/sync/v1/blobs"
     tags = ["sync"]
@@ -106,7 +139,7 @@ class BlobController(Controller):
 
     @patch(
         "/{sha256:str}",
-        guards=[TECH],
+        guards=[TECH, rate_limit("upload")],
         status_code=HTTP_201_CREATED,
         response_headers=[_OFFSET_HEADER],
     )
@@ -137,7 +170,10 @@ class BlobController(Controller):
         continue from there. Refusals: ``400 invalid_hash``, ``413 blob_too_large`` /
         ``chunk_too_large``, ``415 unsupported_type``, ``422 type_mismatch`` (the first
         bytes are not of that type), ``length_exceeded``, ``hash_mismatch`` (the upload
-        is dropped: start again)."""
+        is dropped: start again). Limits: ``408 upload_timeout`` (the chunk took longer
+        than ``upload_chunk_timeout`` to arrive: resend it, smaller), ``429
+        rate_limited`` / ``too_many_uploads`` (too many chunks a minute, or at once,
+        from this device: wait for Retry-After)."""
         sha = check_sha(sha256)
         settings = ctx.settings
         max_chunk = settings.blob_max_chunk_bytes
@@ -146,11 +182,24 @@ class BlobController(Controller):
             raise ChunkTooLarge(
                 "chunk_too_large", "One chunk may be at most this size.", {"max_bytes": max_chunk}
             )
-        body = await request.body()
-        if len(body) > max_chunk:
-            raise ChunkTooLarge(
-                "chunk_too_large", "One chunk may be at most this size.", {"max_bytes": max_chunk}
+        limiter: Limiter = request.app.state.limiter
+        async with limiter.upload_slot(device_key(ctx.principal)):
+            body = await _read_chunk(request, max_chunk, settings.upload_chunk_timeout)
+            return await self._append(
+                request, ctx, sha, body, upload_offset, upload_length, content_type
             )
+
+    async def _append(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        sha: str,
+        body: bytes,
+        upload_offset: int,
+        upload_length: int,
+        content_type: str,
+    ) -> Response[Any]:
+        settings = ctx.settings
         try:
             result = await append_chunk(
                 request.app.state.db,

@@ -23,6 +23,7 @@ from server.db.engine import Database
 from server.db.models import Device, DeviceSyncState, Job
 from server.db.models.user import Role
 from server.errors import Forbidden, Invalid, NotFound
+from server.limits import rate_limit
 from sync.cursor import CursorCodec
 from sync.packet_types import JobPacket
 from sync.packets import build_packets
@@ -86,7 +87,7 @@ class SyncController(Controller):
             device_id=device.id, enrolled_at=device.enrolled_at, last_applied_mid=0
         )
 
-    @get("/pull", guards=[TECH])
+    @get("/pull", guards=[TECH, rate_limit("pull")])
     async def pull(
         self,
         request: Request[Any, Any, Any],
@@ -132,7 +133,7 @@ class SyncController(Controller):
                 now=ctx.now,
             )
 
-    @post("/push", guards=[TECH], status_code=HTTP_200_OK)
+    @post("/push", guards=[TECH, rate_limit("push")], status_code=HTTP_200_OK)
     async def push(
         self, request: Request[Any, Any, Any], ctx: RequestContext, data: PushRequestDoc
     ) -> PushResponse:
