@@ -61,6 +61,11 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
                 user = await session.get(User, claims.user_id)
                 if user is None or not user.active:
                     raise Unauthorized("user_disabled", "This account is disabled.")
+                if user.role != claims.role or user.provider_id != claims.provider_id:
+                    # Demoted or moved since the token was issued: its powers are stale.
+                    raise Unauthorized(
+                        "token_expired", "This account has changed; refresh the access token."
+                    )
                 if claims.device_id is not None:
                     device = await session.scalar(
                         select(Device).where(

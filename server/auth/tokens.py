@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
+from server.db.models.user import Role
 from server.errors import Unauthorized
 
 __all__ = ["AccessClaims", "TokenSigner", "hash_refresh_token", "new_refresh_token"]
@@ -83,7 +84,7 @@ class TokenSigner:
         try:
             return AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),
-                role=str(claims["role"]),
+                role=Role(claims["role"]).value,
                 provider_id=uuid.UUID(claims["pid"]) if claims.get("pid") else None,
                 device_id=uuid.UUID(claims["did"]) if claims.get("did") else None,
                 expires_at=datetime.fromtimestamp(claims["exp"], UTC),
