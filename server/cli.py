@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import getpass
 import logging
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from server.settings import Settings
 
@@ -26,6 +29,33 @@ def _safe_url(settings: Settings) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+_LINK = re.compile(r"(/service-reports/)[^/?\s]+")
+
+
+class RedactAccessLog(logging.Filter):
+    """Access-log lines without query strings (a lookup by phone number or address) and
+    without customers' report-link tokens (a credential in the path)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, version, status = record.args
+            path = _LINK.sub(r"\1…", str(path).split("?", 1)[0])
+            record.args = (client, method, path, version, status)
+        return True
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """Uvicorn's logging, plus the application's own loggers (through the root logger,
+    at the same level) and the access-log redaction."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["root"] = {"handlers": ["default"], "level": level.upper()}
+    config.setdefault("filters", {})["redact"] = {"()": RedactAccessLog}
+    config["handlers"]["access"]["filters"] = ["redact"]
+    return config
 
 
 def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -61,6 +91,7 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level=args.log_level,
         workers=1,
         access_log=args.access_log,
+        log_config=_log_config(args.log_level),
         # Open event streams would otherwise hold a shutdown until their clients leave.
         timeout_graceful_shutdown=5,
     )

@@ -24,8 +24,15 @@ def free_port() -> int:
 class ServerProcess:
     """``doorstep serve`` in a child process; ``kill()`` is a kill -9."""
 
-    def __init__(self, env: dict[str, str], data_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        data_dir: Path,
+        port: int | None = None,
+        args: tuple[str, ...] = ("--log-level", "warning"),
+    ) -> None:
         self.port = port or free_port()
+        self.args = args
         self.env = {
             **os.environ,
             **env,
@@ -54,8 +61,7 @@ class ServerProcess:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
-                    "--log-level",
-                    "warning",
+                    *self.args,
                 ],
                 cwd=ROOT,
                 env=self.env,

@@ -8,6 +8,7 @@ readers use a deferred transaction and never block each other (WAL).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,8 +55,17 @@ JSON_CODEC = {"json_serializer": _json_encode, "json_deserializer": msgspec.json
 
 
 def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
+    # aiosqlite's DEBUG lines print every statement's parameters (customers' phone
+    # numbers and addresses): keep them off even when the root logger is at DEBUG.
+    quiet = logging.getLogger("aiosqlite")
+    if quiet.level == logging.NOTSET:
+        quiet.setLevel(logging.INFO)
     engine = create_async_engine(
-        url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **JSON_CODEC
+        url,
+        echo=echo,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        hide_parameters=True,  # customers' numbers stay out of logs and errors
+        **JSON_CODEC,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -89,6 +99,7 @@ def make_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Datab
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
+            hide_parameters=True,  # customers' numbers stay out of logs and errors
             **JSON_CODEC,
         )
     return Database(
