@@ -87,7 +87,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        db = make_database(settings.resolved_database_url, echo=settings.sql_echo)
+        db = make_database(
+            settings.resolved_database_url,
+            echo=settings.sql_echo,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        )
         signer = TokenSigner(settings.signing_key(), settings.access_token_ttl)
         passwords = PasswordHashing(settings.password_time_cost, settings.password_memory_kib)
         app.state.update(

@@ -92,6 +92,10 @@ class Settings:
     """Largest request body, bytes (413 ``request_too_large``); blob chunks have
     ``blob_max_chunk_bytes``, and the larger of the two applies to them."""
 
+    sqlite_busy_timeout_ms: int = 15_000
+    """SQLite: how long a writer waits for another's lock before the request answers
+    503 ``retry_later`` (the phone keeps its work and resends)."""
+
     sla_contact_minutes: int = 30
     """Urgent jobs: the customer must be contacted within this many minutes."""
 

@@ -335,7 +335,21 @@ async def append_chunk(
                 )
             )
             await session.flush()
-        await store.put_part(sha, offset, data)
+        try:
+            await store.put_part(sha, offset, data)
+        except Conflict as exc:
+            if "offset" not in exc.details:
+                raise
+            # The disk holds less than the row says (the partial file went with a
+            # crash): the row follows the disk, so the phone resumes where bytes are.
+            await session.execute(
+                update(BlobUpload)
+                .where(BlobUpload.sha256 == sha)
+                .values(offset=exc.details["offset"], updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+            raise
         moved = await session.execute(
             update(BlobUpload)
             .where(BlobUpload.sha256 == sha, BlobUpload.offset == offset)

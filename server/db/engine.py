@@ -54,7 +54,9 @@ def _json_encode(obj: Any) -> str:
 JSON_CODEC = {"json_serializer": _json_encode, "json_deserializer": msgspec.json.decode}
 
 
-def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
+def _sqlite_engine(
+    url: str, *, immediate: bool, echo: bool, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> AsyncEngine:
     # aiosqlite's DEBUG lines print every statement's parameters (customers' phone
     # numbers and addresses): keep them off even when the root logger is at DEBUG.
     quiet = logging.getLogger("aiosqlite")
@@ -63,7 +65,7 @@ def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
     engine = create_async_engine(
         url,
         echo=echo,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"timeout": busy_timeout_ms / 1000},
         hide_parameters=True,  # customers' numbers stay out of logs and errors
         **JSON_CODEC,
     )
@@ -75,7 +77,7 @@ def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
@@ -88,10 +90,16 @@ def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
     return engine
 
 
-def make_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Database:
+def make_database(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 10,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+) -> Database:
     if url.startswith("sqlite"):
-        read = _sqlite_engine(url, immediate=False, echo=echo)
-        write = _sqlite_engine(url, immediate=True, echo=echo)
+        read = _sqlite_engine(url, immediate=False, echo=echo, busy_timeout_ms=busy_timeout_ms)
+        write = _sqlite_engine(url, immediate=True, echo=echo, busy_timeout_ms=busy_timeout_ms)
     else:
         read = write = create_async_engine(
             url,
