@@ -370,3 +370,39 @@ def test_database_unavailable_answers_retry_later_and_loses_nothing(
         again = _push_notes(client, tech, device, job, range(4, 8)).json()
         assert {o["status"] for o in again["outcomes"]} == {"duplicate"}
     assert _notes(database_url) == 7
+
+
+def test_upload_resumes_when_a_crash_took_the_partial_file(
+    client: Any, world: Any, settings: Any
+) -> None:
+    """The window between publishing a blob's file and committing its row: the upload
+    row says N bytes, the disk holds none. The phone must be led back to 0, not bounced
+    between two offsets."""
+    data = _photos()[0]
+    sha = hashlib.sha256(data).hexdigest()
+    tech = {
+        "Authorization": f"Bearer {client.post('/auth/login', json={'username': 'tech1', 'password': PASSWORD}).json()['access_token']}"
+    }
+
+    def chunk(offset: int, part: bytes) -> Any:
+        return client.patch(
+            f"/sync/v1/blobs/{sha}",
+            content=part,
+            headers={
+                **tech,
+                "Upload-Offset": str(offset),
+                "Upload-Length": str(len(data)),
+                "Content-Type": "image/jpeg",
+            },
+        )
+
+    assert chunk(0, data[:CHUNK]).status_code == 204
+    (settings.resolved_blob_dir / "partial" / sha).unlink()
+    lost = chunk(CHUNK, data[CHUNK:])
+    assert_error(lost, 409, "offset_mismatch")
+    assert lost.json()["details"]["offset"] == 0
+    assert client.head(f"/sync/v1/blobs/{sha}", headers=tech).headers["upload-offset"] == "0"
+    assert chunk(0, data).status_code == 201
+    assert (
+        hashlib.sha256((settings.resolved_blob_dir / sha[:2] / sha).read_bytes()).hexdigest() == sha
+    )
