@@ -26,11 +26,11 @@ from server.callbacks import risk
 from server.callbacks.policy import policy_of
 from server.db.dialect import insert_for
 from server.db.engine import Database
-from server.db.models import CallbackTask, City, Job, JobEvent
+from server.db.models import CallbackTask, City, Job, JobEvent, Notification
 from server.notifications.outbox import enqueue, local_time
 from sync.vocabulary import CLOSED_STATUSES, JobStatus, UnableReason
 
-__all__ = ["on_job_event", "refresh_risk", "sweep_status_checks"]
+__all__ = ["ask_customer", "on_job_event", "refresh_risk", "sweep_status_checks"]
 
 log = logging.getLogger("doorstep.callbacks")
 
@@ -47,7 +47,7 @@ async def on_job_event(session: AsyncSession, job: Job, event: JobEvent) -> None
         not_home = job.unable_reason == UnableReason.CUSTOMER_NOT_HOME
         task = await _open_claim_task(session, job, event, "not_home" if not_home else "unable")
         if task is not None and not_home:
-            await _ask_customer(session, job, task)
+            await ask_customer(session, job, task)
     elif event.kind == "cancelled":
         await _close_status_checks(session, job.id, now)
     elif event.kind in ("appointment_set", "rescheduled") and job.window_start is not None:
@@ -100,11 +100,11 @@ async def _open_claim_task(
     return task
 
 
-async def _ask_customer(session: AsyncSession, job: Job, task: CallbackTask) -> None:
+async def ask_customer(session: AsyncSession, job: Job, task: CallbackTask) -> Notification | None:
     """Queue "our technician reports nobody was home at 14:05; reply if you were"."""
     city = await session.get(City, job.city_id)
     at = task.claimed_device_time or task.claimed_at
-    await enqueue(
+    return await enqueue(
         session,
         job,
         "claim_not_home",
