@@ -96,7 +96,10 @@ def make_database(
     echo: bool = False,
     pool_size: int = 10,
     busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    info: dict[str, Any] | None = None,
 ) -> Database:
+    """``info``: what every session carries in ``session.info`` (the app's callback
+    policy, say)."""
     if url.startswith("sqlite"):
         read = _sqlite_engine(url, immediate=False, echo=echo, busy_timeout_ms=busy_timeout_ms)
         write = _sqlite_engine(url, immediate=True, echo=echo, busy_timeout_ms=busy_timeout_ms)
@@ -113,6 +116,6 @@ def make_database(
     return Database(
         engine=read,
         write_engine=write,
-        reader=async_sessionmaker(read, expire_on_commit=False),
-        writer=async_sessionmaker(write, expire_on_commit=False),
+        reader=async_sessionmaker(read, expire_on_commit=False, info=info),
+        writer=async_sessionmaker(write, expire_on_commit=False, info=info),
     )
