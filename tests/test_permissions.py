@@ -54,6 +54,9 @@ class Rule:
     scoped: bool = False
     """Its path names an object that a provider's staff or a technician sees only if it
     is theirs: another's answers 404."""
+    brand_only: bool = False
+    """Only the brand's own staff: a provider's staff with an allowed role are refused
+    (403 ``brand_staff_only``), whatever the object."""
     body: dict[str, Any] | None = None
     """A valid body for a scoped write, so the 404 comes from the scope and not from
     validation (default ``{}``)."""
@@ -125,6 +128,23 @@ RULES: dict[str, Rule] = {
     "PUT /evidence-rules/{claim_type}": Rule(ONLY_ADMIN),
     "GET /audit/ledger": Rule(AUDIT),
     "GET /audit/ledger/verify": Rule(AUDIT),
+    # callback audit: the brand's staff only (a provider's dispatcher passes the role
+    # guard and is refused by scope: 403 brand_staff_only)
+    "GET /callbacks": Rule(frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True),
+    "GET /callbacks/{task_id}": Rule(frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True),
+    "GET /callbacks/{task_id}/evidence": Rule(
+        frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True
+    ),
+    "POST /callbacks/{task_id}/take": Rule(AUDIT),
+    "POST /callbacks/{task_id}/release": Rule(AUDIT),
+    "POST /callbacks/{task_id}/outcomes": Rule(AUDIT),
+    "GET /violations": Rule(STAFF),
+    "GET /scorecards/technicians": Rule(STAFF),
+    "GET /scorecards/providers": Rule(STAFF),
+    "GET /audit/repeat-repairs": Rule(STAFF),
+    "POST /jobs/{job_id}/repeat-review": Rule(AUDIT),
+    # signed by the SMS gateway's shared secret instead of a token
+    "POST /sms/inbound": PUBLIC,
     # phones
     "POST /sync/v1/devices": Rule(ONLY_TECH),
     "GET /sync/v1/pull": Rule(ONLY_TECH),
@@ -266,6 +286,12 @@ def test_permission_matrix(client: Any, world: Any, capsys: pytest.CaptureFixtur
                 expect(r.status_code not in (401, 403), f"{label}: public route refused", r)
             elif who == ANONYMOUS:
                 expect(r.status_code == 401, f"{label}: expected 401", r)
+            elif rule.brand_only and who in SCOPED_CALLERS and ROLE_OF[who] in rule.roles:
+                expect(
+                    r.status_code == 403 and r.json().get("code") == "brand_staff_only",
+                    f"{label}: expected 403 brand_staff_only",
+                    r,
+                )
             elif ROLE_OF[who] in rule.roles:
                 expect(r.status_code not in (401, 403), f"{label}: allowed role refused", r)
             else:
