@@ -45,6 +45,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from browser import ARTIFACTS
+
+    if not hasattr(session.config, "workerinput") and ARTIFACTS.is_dir():
+        for old in ARTIFACTS.glob("*.png"):  # the controller only: workers share the folder
+            old.unlink()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
     if PG_URL:
         ran = sum(

@@ -121,8 +121,6 @@ class Console:
 
 @pytest.fixture(scope="module")
 def console(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    for old in ARTIFACTS.glob("*.png") if ARTIFACTS.is_dir() else []:
-        old.unlink()  # this run's screenshots only
     data = tmp_path_factory.mktemp("console")
     db = data / "doorstep.db"
     shutil.copy(sqlite_template, db)
