@@ -16,6 +16,7 @@ from server.auth.middleware import AuthMiddleware, StatusCache
 from server.auth.passwords import PasswordHashing
 from server.auth.service import AuthService
 from server.auth.tokens import TokenSigner
+from server.callbacks.policy import CallbackPolicy
 from server.console.routes import console_handlers
 from server.db.base import utcnow
 from server.db.engine import Database, make_database
@@ -37,6 +38,7 @@ PUBLIC_PATHS = {
     "/auth/refresh",
     "/auth/logout",
     "/service-reports/{token}",
+    "/sms/inbound",
 }
 
 
@@ -64,6 +66,7 @@ async def _send_outbox(db: Database, interval: int) -> None:
 
 
 async def _maintain(db: Database, settings: Settings) -> None:
+    from server.callbacks.tasks import sweep_status_checks
     from sync.blobs import FilesystemBlobStore
     from sync.maintenance import sweep
 
@@ -78,6 +81,7 @@ async def _maintain(db: Database, settings: Settings) -> None:
                 blob_store=FilesystemBlobStore(settings.resolved_blob_dir),
                 upload_expiry=timedelta(hours=settings.blob_upload_expiry_hours),
             )
+            await sweep_status_checks(db, utcnow())
         except Exception:  # the database may be briefly away; try again next round
             log.warning("maintenance round failed", exc_info=True)
 
@@ -87,7 +91,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        db = make_database(settings.resolved_database_url, echo=settings.sql_echo)
+        db = make_database(
+            settings.resolved_database_url,
+            echo=settings.sql_echo,
+            info=CallbackPolicy.from_settings(settings).session_info(),
+        )
         signer = TokenSigner(settings.signing_key(), settings.access_token_ttl)
         passwords = PasswordHashing(settings.password_time_cost, settings.password_memory_kib)
         app.state.update(

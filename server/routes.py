@@ -17,10 +17,13 @@ def route_handlers() -> list[Any]:
     from server.admin.routes import CityController, ProviderController
     from server.admin.user_routes import DeviceController, UserController
     from server.auth.routes import AuthController
+    from server.callbacks.routes import CallbackController, SmsController, ViolationController
     from server.customers.routes import ApplianceController, CustomerController
+    from server.jobs.repeat_routes import RepeatRepairController
     from server.jobs.routes import JobController
     from server.notifications.routes import NotificationController
     from server.reports.routes import PublicServiceReportController, ServiceReportController
+    from server.scorecards.routes import ScorecardController
     from server.sync_api.blob_routes import BlobController
     from server.sync_api.events import EventsController
     from server.sync_api.ledger_routes import LedgerController
@@ -29,6 +32,7 @@ def route_handlers() -> list[Any]:
     return [
         AuthController,
         JobController,
+        RepeatRepairController,
         NotificationController,
         CustomerController,
         ApplianceController,
@@ -47,4 +51,8 @@ def route_handlers() -> list[Any]:
         EventsController,
         ServiceReportController,
         PublicServiceReportController,
+        ScorecardController,
+        CallbackController,
+        ViolationController,
+        SmsController,
     ]

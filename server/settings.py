@@ -95,6 +95,21 @@ class Settings:
     maintenance_interval: int = 60
     """Seconds between maintenance rounds (expire closed packets, compact logs); 0: off."""
 
+    callback_not_home_minutes: int = 120
+    """A "customer not home" claim must be called back within this (and before the job's
+    next appointment)."""
+
+    callback_retry_minutes: str = "30,120,1200"
+    """Waits between calls to an unreachable customer; one more failed call than listed
+    closes the callback as unreachable."""
+
+    callback_hold_minutes: int = 30
+    """How long a taken callback stays with its auditor."""
+
+    sms_gateway_secret: str = ""
+    """Shared secret of the SMS gateway posting customers' replies to ``/sms/inbound``
+    (HMAC-SHA256 of the body in ``X-Doorstep-Signature``); empty: the endpoint is off."""
+
     sql_echo: bool = False
     """Log every SQL statement."""
 

@@ -25,10 +25,11 @@ from server.db.models import (
     Photo,
     SignOff,
 )
+from server.jobs import hooks
 from sync.evidence_rules import current_rules
 from sync.vocabulary import JobStatus, UnableReason
 
-__all__ = ["RULE_CODES", "claim_of", "recheck"]
+__all__ = ["RULE_CODES", "claim_of", "latest", "recheck"]
 
 RULE_CODES = frozenset(
     {
@@ -94,7 +95,20 @@ async def recheck(
         session.add(row)
         out.append(row)
     await session.flush()
+    await hooks.evidence_changed(session, job_ids, now)
     return out
+
+
+async def latest(session: AsyncSession, job_id: uuid.UUID) -> list[ClaimVerdict]:
+    """The current verdict of each claim on the job, newest first."""
+    out: dict[str, ClaimVerdict] = {}
+    for v in await session.scalars(
+        select(ClaimVerdict)
+        .where(ClaimVerdict.job_id == job_id)
+        .order_by(ClaimVerdict.computed_at.desc())
+    ):
+        out.setdefault(v.claim_type, v)
+    return list(out.values())
 
 
 async def _facts(session: AsyncSession, job: Job) -> dict[str, Any]:

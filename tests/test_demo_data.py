@@ -21,12 +21,23 @@ from fixtures.demo import (
     is_loaded,
     load,
 )
-from fixtures.demo_data import CHINA_TZ
+from fixtures.demo_data import CHINA_TZ, OPEN_AGE, Row
+from fixtures.loader import load_demo
+from server.callbacks.policy import DEFAULT as CALLBACK_POLICY
 from server.db.base import Base
 from server.db.engine import make_database
 from server.db.migrate import upgrade
-from server.db.models import Job, User
+from server.db.models import (
+    CallbackOutcome,
+    CallbackTask,
+    ClaimVerdict,
+    Job,
+    Notification,
+    User,
+    Violation,
+)
 from server.jobs.lifecycle import can_move
+from server.settings import Settings
 from sync.vocabulary import JobKind, JobStatus, UnableReason
 
 TODAY = date(2026, 11, 20)
@@ -152,13 +163,19 @@ def test_every_provider_has_staff_and_a_senior(data: DemoData) -> None:
 
 
 def test_timestamps_follow_status(brand: DemoData) -> None:
-    events: dict[uuid.UUID, list[dict[str, object]]] = {}
+    events: dict[uuid.UUID, list[Row]] = {}
     for e in brand.job_events:
-        events.setdefault(e["job_id"], []).append(e)  # type: ignore[arg-type]
+        events.setdefault(e["job_id"], []).append(e)
     created = {j["id"]: j["created_at"] for j in brand.jobs}
     first = {j["id"]: n for n, j in enumerate(brand.jobs)}
     for j in brand.jobs:
-        evs = events[j["id"]]
+        every = events[j["id"]]
+        # Callback outcomes are facts in the history: they leave the job's version alone.
+        evs = [e for e in every if e["kind"] != "callback_outcome"]
+        assert [e["at"] for e in every] == sorted(e["at"] for e in every)
+        for e in every:
+            if e["kind"] == "callback_outcome":
+                assert e["job_version"] == max(x["job_version"] for x in evs if x["at"] < e["at"])
         ats = [e["at"] for e in evs]
         assert ats == sorted(ats) and len(set(ats)) == len(ats)
         assert ats[0] == j["created_at"] and ats[-1] == j["updated_at"] <= brand.now
@@ -166,13 +183,18 @@ def test_timestamps_follow_status(brand: DemoData) -> None:
         assert [e["job_version"] for e in evs] == list(range(1, len(evs) + 1))
         kinds = [e["kind"] for e in evs]
         status = j["status"]
+        # A contradicted claim put the job back to dispatch: the claim was its
+        # technician's, and the visit (if any) happened.
+        reopened = evs[-1]["data"]["before"] if kinds[-1] == "reopened" else None
+        if reopened is not None:
+            assert status == "assigned" and j["technician_id"] is None
+            assert j["window_start"] is None and j["unable_reason"] is None
+        technician = uuid.UUID(reopened["technician_id"]) if reopened else j["technician_id"]
         if status != "new":
             assert kinds[1] == "assigned"
             handed = [e["data"] for e in evs if e["kind"] in ("assigned", "reassigned")]
             assert handed[-1]["provider_id"] == str(j["provider_id"])
-            assert handed[-1]["technician_id"] == (
-                str(j["technician_id"]) if j["technician_id"] else None
-            )
+            assert handed[-1]["technician_id"] == (str(technician) if technician else None)
         if status not in ("new", "assigned", "cancelled"):
             assert status in kinds  # the phone's report of the status it is in
         if status == "cancelled":
@@ -185,13 +207,13 @@ def test_timestamps_follow_status(brand: DemoData) -> None:
         assert (j["unable_reason"] is not None) == (status == "unable_to_complete")
         if status in ("on_site", "in_progress", "paused", "completed"):
             assert j["arrived_at"] is not None
-        if status in ("new", "assigned", "acknowledged", "en_route"):
+        if status in ("new", "assigned", "acknowledged", "en_route") and not reopened:
             assert j["arrived_at"] is None
-        for e in evs:
+        for e in every:
             assert e["source"] == ("sync" if e["actor_role"] == "technician" else "api")
             if e["source"] == "sync" and e["kind"] in set(JobStatus):
                 assert can_move(e["data"]["before"], e["kind"]), (e["data"], e["kind"])
-            assert e["actor_id"] == j["technician_id"] or e["source"] == "api"
+            assert e["actor_id"] == technician or e["source"] == "api"
         if j["window_start"] is not None:
             start = j["window_start"].astimezone(CHINA_TZ)
             assert j["window_end"] - j["window_start"] == timedelta(hours=2)
@@ -317,3 +339,205 @@ def test_load_on_every_backend(database_url: str) -> None:
             await db.dispose()
 
     assert asyncio.run(run()) == small.counts()
+
+
+def _claim(events: list[Row]) -> Row | None:
+    return next(
+        (e for e in reversed(events) if e["kind"] in ("completed", "unable_to_complete")), None
+    )
+
+
+def test_every_claim_has_its_callback(brand: DemoData) -> None:
+    """One task per completed or unable job, made as server.callbacks.tasks makes them."""
+    events: dict[uuid.UUID, list[Row]] = {}
+    for e in brand.job_events:
+        events.setdefault(e["job_id"], []).append(e)
+    tasks = {t["job_id"]: t for t in brand.callback_tasks}
+    assert len(tasks) == len(brand.callback_tasks)
+    due = {
+        "completion": CALLBACK_POLICY.completion_due,
+        "not_home": CALLBACK_POLICY.not_home_due,
+        "unable": CALLBACK_POLICY.unable_due,
+    }
+    claimed = 0
+    for j in brand.jobs:
+        claim = _claim(events[j["id"]])
+        if claim is None:
+            assert j["id"] not in tasks
+            continue
+        claimed += 1
+        t = tasks[j["id"]]
+        data = claim["data"]
+        assert isinstance(data, dict)
+        if claim["kind"] == "completed":
+            assert t["kind"] == "completion" and t["unable_reason"] is None
+        else:
+            reason = data["reason"]
+            assert t["unable_reason"] == reason
+            assert t["kind"] == (
+                "not_home" if reason == UnableReason.CUSTOMER_NOT_HOME else "unable"
+            )
+        assert t["basis"] == f"v{claim['job_version']}" and t["claim_event_id"] == claim["id"]
+        assert t["claimed_at"] == claim["at"] == t["created_at"]
+        assert t["claimed_device_time"] == datetime.fromisoformat(str(data["device_time"]))
+        assert t["technician_id"] == claim["actor_id"] and t["provider_id"] == j["provider_id"]
+        assert t["due_at"] == t["claimed_at"] + due[t["kind"]]
+        created = next(e for e in events[j["id"]] if e["kind"] == "created")["data"]
+        assert isinstance(created, dict)
+        assert (_iso(t["window_start"]), _iso(t["window_end"])) == (
+            created["window"]["start"],
+            created["window"]["end"],
+        )
+        if brand.now - t["claimed_at"] < OPEN_AGE:
+            assert t["state"] == "open" and t["result"] is None
+    assert claimed == len(brand.callback_tasks) > 0
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def test_outcomes_and_violations_are_consistent(brand: DemoData) -> None:
+    tasks = {t["id"]: t for t in brand.callback_tasks}
+    jobs = {j["id"]: j for j in brand.jobs}
+    outcomes = {o["id"]: o for o in brand.callback_outcomes}
+    fines = {p["city_id"]: p["false_report_fine"] for p in brand.fee_policies}
+    auditors = {u["id"] for u in brand.users if u["role"] == "auditor"}
+    corrected_by = {o["corrects_id"]: o for o in outcomes.values() if o["corrects_id"]}
+    for o in outcomes.values():
+        t = tasks[o["task_id"]]
+        assert o["job_id"] == t["job_id"] and o["recorded_by"] in auditors
+        assert t["claimed_at"] < o["recorded_at"] < brand.now
+        assert (o["satisfaction"] is not None) == (
+            t["kind"] == "completion" and o["outcome"] == "confirmed"
+        )
+        if o["corrects_id"]:
+            old = outcomes[o["corrects_id"]]
+            assert old["task_id"] == o["task_id"] and old["recorded_at"] < o["recorded_at"]
+    for t in brand.callback_tasks:
+        mine = sorted(
+            (o for o in outcomes.values() if o["task_id"] == t["id"]),
+            key=lambda o: o["recorded_at"],
+        )
+        current = [o for o in mine if o["id"] not in corrected_by]
+        assert len(current) <= 1 or all(o["outcome"] == "unreachable" for o in current[:-1])
+        unreachable = sum(1 for o in mine if o["outcome"] == "unreachable")
+        assert t["attempts"] == unreachable <= CALLBACK_POLICY.max_attempts
+        if t["state"] == "open":
+            assert not mine or mine[-1]["outcome"] == "unreachable"
+            assert (t["next_attempt_at"] is not None) == bool(mine)
+        else:
+            assert t["state"] == "done" and mine
+            assert t["result"] == current[-1]["outcome"]
+            assert t["closed_at"] == mine[-1]["recorded_at"]
+    for v in brand.violations:
+        o, t = outcomes[v["outcome_id"]], tasks[v["task_id"]]
+        assert o["outcome"] == "contradicted" and o["task_id"] == t["id"]
+        assert v["kind"] == "false_not_home" and t["kind"] == "not_home"
+        assert (v["technician_id"], v["provider_id"]) == (t["technician_id"], t["provider_id"])
+        assert v["fine_amount"] == fines[jobs[t["job_id"]]["city_id"]] and v["currency"] == "CNY"
+        if v["voided_at"] is not None:
+            fix = outcomes[v["voided_by_outcome_id"]]
+            assert fix["corrects_id"] == o["id"] and fix["outcome"] != "contradicted"
+            assert v["voided_at"] == fix["recorded_at"]
+        else:
+            assert o["id"] not in corrected_by and v["voided_by_outcome_id"] is None
+        job = jobs[t["job_id"]]  # put back to dispatch by the contradiction
+        assert job["status"] == "assigned" and job["technician_id"] is None
+    contradicted = {o["id"] for o in outcomes.values() if o["outcome"] == "contradicted"}
+    assert contradicted == {v["outcome_id"] for v in brand.violations}
+
+
+def test_the_demo_audit_has_something_to_show(data: DemoData) -> None:
+    open_ = [t for t in data.callback_tasks if t["state"] == "open"]
+    assert {t["kind"] for t in open_} == {"completion", "not_home", "unable"}
+    assert any(t["attempts"] and t["next_attempt_at"] > data.now for t in open_)
+    results = Counter(t["result"] for t in data.callback_tasks if t["state"] == "done")
+    assert results["confirmed"] > results["contradicted"] >= 2
+    assert results["unreachable"] >= 1 and results["rescheduled"] >= 1
+    current = {o["corrects_id"] for o in data.callback_outcomes}
+    satisfaction = Counter(
+        o["satisfaction"] for o in data.callback_outcomes if o["id"] not in current
+    )
+    assert satisfaction["very_satisfied"] > satisfaction["satisfied"]
+    assert satisfaction["satisfied"] > satisfaction["dissatisfied"] > 0
+    assert any(v["voided_at"] for v in data.violations)
+    assert any(not v["voided_at"] for v in data.violations)
+    # Field evidence behind the claims the queue checks first.
+    assert data.checkins and data.call_attempts and data.photos
+    assert any(c["geofence"] == "fail" for c in data.checkins)
+
+
+def test_load_demo_audits_the_callbacks_once(settings: Settings) -> None:
+    """``doorstep demo-data``: the queue comes scored, a fabricated "not home" first."""
+    import argparse
+
+    args = argparse.Namespace(
+        cities=2,
+        providers_per_city=1,
+        technicians_per_provider=2,
+        customers_per_city=10,
+        days=3,
+        jobs_per_technician_per_day=3,
+        seed=42,
+    )
+
+    async def counts() -> dict[str, int]:
+        db = make_database(settings.resolved_database_url)
+        try:
+            async with db.reader() as s:
+                return {
+                    name: (await s.execute(select(func.count()).select_from(table))).scalar_one()
+                    for name, table in Base.metadata.tables.items()
+                }
+        finally:
+            await db.dispose()
+
+    async def check() -> None:
+        db = make_database(settings.resolved_database_url)
+        try:
+            async with db.reader() as s:
+                tasks = list(
+                    await s.scalars(
+                        select(CallbackTask)
+                        .where(CallbackTask.state == "open")
+                        .order_by(CallbackTask.risk_score.desc(), CallbackTask.due_at)
+                    )
+                )
+                assert tasks and all(t.risk_computed_at is not None for t in tasks)
+                top = tasks[0]
+                assert top.kind == "not_home" and top.risk_score >= 60
+                codes = {f["code"] for f in top.risk_factors}
+                assert "rule_failed:geofence_pass" in codes and "claim_before_window" in codes
+                genuine = [t for t in tasks if t.kind == "not_home" and t.risk_score < 50]
+                assert genuine, "a not-home claim from a real visit ranks lower"
+                unscored = await s.scalar(
+                    select(func.count())
+                    .select_from(CallbackTask)
+                    .where(CallbackTask.risk_computed_at.is_(None))
+                )
+                assert unscored == 0
+                not_home = list(
+                    await s.scalars(
+                        select(CallbackTask.job_id).where(CallbackTask.kind == "not_home")
+                    )
+                )
+                verdicts = set(await s.scalars(select(ClaimVerdict.job_id)))
+                assert verdicts == set(not_home)
+                asked = await s.scalars(
+                    select(Notification.job_id).where(Notification.template == "claim_not_home")
+                )
+                assert Counter(asked) == Counter(not_home)
+                for v in await s.scalars(select(Violation)):
+                    o = await s.get(CallbackOutcome, v.outcome_id)
+                    assert o is not None and o.outcome == "contradicted"
+        finally:
+            await db.dispose()
+
+    first = asyncio.run(load_demo(settings, args))
+    assert first[0] is True
+    before = asyncio.run(counts())
+    assert before["callback_tasks"] > 0 and before["callback_outcomes"] > 0
+    asyncio.run(check())
+    assert asyncio.run(load_demo(settings, args)) == (False, [])
+    assert asyncio.run(counts()) == before

@@ -10,16 +10,16 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, get, put
 from litestar.status_codes import HTTP_200_OK
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.guards import ANY_ROLE, STAFF, allow
 from server.auth.scope import ensure_job_visible
 from server.context import RequestContext
-from server.db.models import ClaimVerdict, EvidenceRuleSet, Job
+from server.db.models import EvidenceRuleSet, Job
 from server.db.models.user import Role
 from server.errors import Invalid
 from server.jobs import hooks
+from sync import verdicts
 from sync.evidence_rules import DEFAULT_RULES, current_rules
 from sync.verdicts import RULE_CODES
 from sync.vocabulary import CLOSED_STATUSES
@@ -109,14 +109,6 @@ class VerdictController(Controller):
         """The latest re-check of each claim on the job against its evidence rules.
         Missing evidence never rejects a claim: it shows here as a failed rule."""
         ensure_job_visible(ctx.principal, await db.get(Job, job_id), job_id)
-        rows = await db.scalars(
-            select(ClaimVerdict)
-            .where(ClaimVerdict.job_id == job_id)
-            .order_by(ClaimVerdict.computed_at.desc())
-        )
-        latest: dict[str, ClaimVerdict] = {}
-        for r in rows:
-            latest.setdefault(r.claim_type, r)
         return [
             VerdictOut(
                 claim_type=r.claim_type,
@@ -125,5 +117,5 @@ class VerdictController(Controller):
                 rules_version=r.rules_version,
                 verdicts=list(r.verdicts),
             )
-            for r in latest.values()
+            for r in await verdicts.latest(db, job_id)
         ]

@@ -23,6 +23,7 @@ __all__ = [
     "customer_filter",
     "ensure_job_visible",
     "job_filter",
+    "require_brand_staff",
     "require_desk",
     "user_filter",
 ]
@@ -72,6 +73,13 @@ def require_desk(p: Principal) -> None:
     """Technicians work through sync, not the desk API."""
     if p.is_technician:
         raise Forbidden("role_forbidden", "Technicians use the sync API from their phone.")
+
+
+def require_brand_staff(p: Principal) -> None:
+    """Callbacks and the evidence behind them are the brand's: a provider's own staff
+    never see how their claims are scored."""
+    if not p.sees_everything:
+        raise Forbidden("brand_staff_only", "Only the brand's call center works callbacks.", {})
 
 
 def scoped(stmt: Select, clause: ColumnElement[bool]) -> Select:  # type: ignore[type-arg]

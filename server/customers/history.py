@@ -5,7 +5,8 @@ or a page of lookup results, with a fixed number of set-based queries:
 2. their visible jobs with provider and technician names joined in (``customer_id IN …``,
    ``ix_jobs_customer_id``; names by primary key);
 3. for repairs, the number of repairs per appliance, grouped in the database
-   (``appliance_id IN …``, ``ix_jobs_appliance_id``).
+   (``appliance_id IN …``, ``ix_jobs_appliance_id``);
+4. for the brand's staff, the callbacks on those jobs and their current outcomes.
 
 Never one query per customer or per job. Provider staff see only their own provider's
 jobs inside a customer's history (``server.auth.scope.job_filter``).
@@ -23,8 +24,23 @@ from sqlalchemy.orm import aliased
 from server.auth.scope import job_filter
 from server.context import RequestContext
 from server.customers.convert import appliance_out, customer_out, local_today
-from server.customers.schemas import ApplianceOut, CustomerHistory, NamedRef, VisitOut
-from server.db.models import Appliance, City, Customer, Job, Provider, User
+from server.customers.schemas import (
+    ApplianceOut,
+    CallbackSummary,
+    CustomerHistory,
+    NamedRef,
+    VisitOut,
+)
+from server.db.models import (
+    Appliance,
+    CallbackOutcome,
+    CallbackTask,
+    City,
+    Customer,
+    Job,
+    Provider,
+    User,
+)
 from sync.vocabulary import JobKind
 
 __all__ = ["load_histories"]
@@ -124,12 +140,55 @@ async def load_histories(
             )
         )
 
+    callbacks = await _callbacks(session, ids) if p.sees_everything else {}
     return [
         CustomerHistory(
             customer=customer_out(customer, city),
             appliances=appliances.get(customer.id, []),
             jobs=jobs.get(customer.id, []),
-            callbacks=[],
+            callbacks=callbacks.get(customer.id, []),
         )
         for customer, city in customers
     ]
+
+
+async def _callbacks(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[CallbackSummary]]:
+    """4. the callbacks on their jobs with each one's current outcome (the latest entry no
+    other entry corrects), in two set-based queries."""
+    rows = (
+        await session.execute(
+            select(CallbackTask, Job.customer_id)
+            .join(Job, Job.id == CallbackTask.job_id)
+            .where(Job.customer_id.in_(ids))
+            .order_by(CallbackTask.created_at.desc(), CallbackTask.id)
+        )
+    ).all()
+    task_ids = [t.id for t, _ in rows]
+    satisfaction: dict[uuid.UUID, str | None] = {}
+    if task_ids:
+        corrected = select(CallbackOutcome.corrects_id).where(
+            CallbackOutcome.task_id.in_(task_ids), CallbackOutcome.corrects_id.is_not(None)
+        )
+        for o in await session.scalars(
+            select(CallbackOutcome)
+            .where(CallbackOutcome.task_id.in_(task_ids), CallbackOutcome.id.not_in(corrected))
+            .order_by(CallbackOutcome.recorded_at)
+        ):
+            satisfaction[o.task_id] = o.satisfaction
+    out: dict[uuid.UUID, list[CallbackSummary]] = defaultdict(list)
+    for t, customer_id in rows:
+        out[customer_id].append(
+            CallbackSummary(
+                id=t.id,
+                job_id=t.job_id,
+                kind=t.kind,
+                state=t.state,
+                result=t.result,
+                satisfaction=satisfaction.get(t.id),
+                created_at=t.created_at,
+                closed_at=t.closed_at,
+            )
+        )
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -237,14 +237,27 @@ class VisitOut(msgspec.Struct):
     among the jobs the caller may see. Empty for other kinds."""
 
 
+class CallbackSummary(msgspec.Struct):
+    """A callback made to this customer, with what they said last (corrections applied)."""
+
+    id: uuid.UUID
+    job_id: uuid.UUID
+    kind: str
+    state: str
+    result: str | None
+    satisfaction: str | None
+    created_at: datetime
+    closed_at: datetime | None
+
+
 class CustomerHistory(msgspec.Struct):
     customer: CustomerOut
     appliances: list[ApplianceOut]
     """Oldest first."""
     jobs: list[VisitOut]
     """Visits, newest first. Provider staff see only their own provider's."""
-    callbacks: list[dict[str, Any]]
-    """Callbacks to this customer: filled by the callback audit feature (empty for now)."""
+    callbacks: list[CallbackSummary]
+    """Callbacks to this customer, newest first. Only the brand's staff see them."""
 
 
 class CustomerLookupResult(msgspec.Struct):

@@ -78,7 +78,11 @@ def _sqlite_engine(url: str, *, immediate: bool, echo: bool) -> AsyncEngine:
     return engine
 
 
-def make_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Database:
+def make_database(
+    url: str, *, echo: bool = False, pool_size: int = 10, info: dict[str, Any] | None = None
+) -> Database:
+    """``info``: what every session carries in ``session.info`` (the app's callback
+    policy, say)."""
     if url.startswith("sqlite"):
         read = _sqlite_engine(url, immediate=False, echo=echo)
         write = _sqlite_engine(url, immediate=True, echo=echo)
@@ -94,6 +98,6 @@ def make_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Datab
     return Database(
         engine=read,
         write_engine=write,
-        reader=async_sessionmaker(read, expire_on_commit=False),
-        writer=async_sessionmaker(write, expire_on_commit=False),
+        reader=async_sessionmaker(read, expire_on_commit=False, info=info),
+        writer=async_sessionmaker(write, expire_on_commit=False, info=info),
     )

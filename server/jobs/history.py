@@ -52,4 +52,5 @@ async def record_change(
     await session.flush()
     if not fact:
         await hooks.job_changed(session, job, previous_technician=previous_technician)
+        await hooks.job_recorded(session, job, event)
     return event

@@ -5,14 +5,22 @@ feature its rules for repeat repairs."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Appliance, Job, KbArticle, User
+from server.db.models import Appliance, Job, JobEvent, KbArticle, User
 
-__all__ = ["check_assignment", "job_changed", "kb_article_changed", "packets_stale"]
+__all__ = [
+    "check_assignment",
+    "evidence_changed",
+    "job_changed",
+    "job_recorded",
+    "kb_article_changed",
+    "packets_stale",
+]
 
 
 async def job_changed(
@@ -24,6 +32,21 @@ async def job_changed(
     from sync import buckets  # sync builds on server.db; imported late to keep layers apart
 
     await buckets.job_changed(session, job, previous_technician=previous_technician)
+
+
+async def job_recorded(session: AsyncSession, job: Job, event: JobEvent) -> None:
+    """A change to a job was recorded (claims included): the callback audit opens the
+    callbacks it calls for, and closes those it no longer needs."""
+    from server.callbacks import tasks
+
+    await tasks.on_job_event(session, job, event)
+
+
+async def evidence_changed(session: AsyncSession, job_ids: list[uuid.UUID], now: datetime) -> None:
+    """Evidence on these jobs arrived or was re-judged: re-score their open callbacks."""
+    from server.callbacks import tasks
+
+    await tasks.refresh_risk(session, job_ids, now)
 
 
 async def packets_stale(session: AsyncSession, where: Any) -> None:
@@ -48,5 +71,9 @@ async def kb_article_changed(
 
 
 async def check_assignment(session: AsyncSession, job: Job, technician: User) -> None:
-    """Raise to refuse giving ``job`` to ``technician``."""
-    _ = (session, job, technician)
+    """Raise to refuse giving ``job`` to ``technician``: a repeat-repair complaint goes
+    to a senior technician only."""
+    from server.jobs import repeats  # repeats records history, which calls these hooks
+
+    _ = session
+    repeats.check_assignment(job, technician)

@@ -16,6 +16,7 @@ from server.context import RequestContext
 from server.db.models import Job, JobEvent
 from server.db.models.user import Role
 from server.jobs.lifecycle import overdue_reasons
+from server.jobs.repeats import is_complaint
 from server.jobs.schemas import (
     AppointmentIn,
     AssignIn,
@@ -52,6 +53,10 @@ def job_out(job: Job, now: datetime) -> JobOut:
         provider_id=job.provider_id,
         technician_id=job.technician_id,
         previous_job_id=job.previous_job_id,
+        repeat_of_id=job.repeat_of_id,
+        repeat_seq=job.repeat_seq,
+        is_complaint=is_complaint(job),
+        repeat_reviewed_at=job.repeat_reviewed_at,
         window_start=job.window_start,
         window_end=job.window_end,
         pending_appointment=job.window_start is None,

@@ -20,6 +20,10 @@ __all__ = [
     "JobEventOut",
     "JobOut",
     "JobPage",
+    "RepeatLink",
+    "RepeatRepairOut",
+    "RepeatRepairPage",
+    "RepeatReviewIn",
 ]
 
 Reason = Annotated[str, msgspec.Meta(max_length=500, examples=["Customer asked for the evening"])]
@@ -89,6 +93,14 @@ class JobOut(msgspec.Struct):
     provider_id: uuid.UUID | None
     technician_id: uuid.UUID | None
     previous_job_id: uuid.UUID | None
+    repeat_of_id: uuid.UUID | None
+    """A repeat repair: the first repair of the same appliance within the 30 days before."""
+    repeat_seq: int
+    """0: not a repeat; 2: the second repair within 30 days (for review); 3 or more: a
+    complaint."""
+    is_complaint: bool
+    """Only a senior technician may be assigned."""
+    repeat_reviewed_at: datetime | None
     window_start: datetime | None
     window_end: datetime | None
     pending_appointment: bool
@@ -135,3 +147,38 @@ class Candidate(msgspec.Struct):
     is_installer: bool
     """Installed this appliance: after-sales work goes to them first."""
     open_jobs: int
+
+
+class RepeatLink(msgspec.Struct):
+    """One earlier repair a repeat repair repeats."""
+
+    id: uuid.UUID
+    number: str
+    status: JobStatus
+    created_at: datetime
+    provider_id: uuid.UUID | None
+    technician_id: uuid.UUID | None
+
+
+class RepeatRepairOut(msgspec.Struct):
+    job: JobOut
+    chain: list[RepeatLink]
+    """The repairs on the same appliance within the 30 days before it, earliest first (the
+    first is ``job.repeat_of_id``); cancelled ones count only if cancelled afterwards."""
+
+
+class RepeatRepairPage(msgspec.Struct):
+    items: list[RepeatRepairOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class RepeatReviewIn(msgspec.Struct, forbid_unknown_fields=True):
+    note: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1, max_length=2000, examples=["Different fault: the thermostat this time"]
+        ),
+    ]
+    """What the auditor found."""

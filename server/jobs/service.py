@@ -20,7 +20,7 @@ from server.db.counters import next_value
 from server.db.models import Appliance, Customer, Job, JobEvent, Provider, User, provider_cities
 from server.db.models.user import Role
 from server.errors import Conflict, Forbidden, Invalid, NotFound
-from server.jobs import hooks
+from server.jobs import hooks, repeats
 from server.jobs.history import record_change
 from server.jobs.lifecycle import BEFORE_ARRIVAL, FIELD_ACTIVE, is_closed
 from server.jobs.schemas import AppointmentIn, AssignIn, Candidate, JobCreate
@@ -241,6 +241,8 @@ class JobService:
                 "window": _window(job),
             },
         )
+        if (repeat := await repeats.link_repeat(self.s, job)) is not None:
+            await self._record(job, "repeat_repair", repeat)
         if provider_id is not None:
             await self._assign(job, provider_id, data.technician_id, reason="")
         elif data.technician_id is not None:

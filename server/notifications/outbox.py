@@ -60,6 +60,10 @@ TEMPLATES = {
         "we will call you to arrange a new time."
     ),
     "appointment_cancelled": "Your {kind} visit ({number}) planned for {old_window} is cancelled.",
+    "claim_not_home": (
+        "Our technician reports that nobody was home at {time} for your {kind} visit "
+        "({number}). If you were home, reply HOME; if that is right, reply OK."
+    ),
 }
 
 

@@ -16,10 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Appliance, Checkin, Customer, Job
-from server.db.models.evidence import ClaimVerdict, CompletionReport, Photo, SignOff
+from server.db.models.evidence import CompletionReport, Photo, SignOff
 from server.db.models.provider import FeePolicy, Provider
 from server.db.models.user import User
 from server.errors import NotFound
+from sync import verdicts
 from sync.field_evidence import sign_off_status
 
 __all__ = [
@@ -251,13 +252,7 @@ async def build(session: AsyncSession, job_id: uuid.UUID) -> ServiceReport:
             stale=bool(state["stale"]),
         )
 
-    latest_verdicts: dict[str, ClaimVerdict] = {}
-    for v in await session.scalars(
-        select(ClaimVerdict)
-        .where(ClaimVerdict.job_id == job_id)
-        .order_by(ClaimVerdict.computed_at.desc())
-    ):
-        latest_verdicts.setdefault(v.claim_type, v)
+    latest_verdicts = await verdicts.latest(session, job_id)
 
     visit_day = (job.completed_at or job.arrived_at or job.created_at).date()
     return ServiceReport(
@@ -294,6 +289,6 @@ async def build(session: AsyncSession, job_id: uuid.UUID) -> ServiceReport:
                 rules_version=v.rules_version,
                 verdicts=[dict(x) for x in v.verdicts],
             )
-            for v in latest_verdicts.values()
+            for v in latest_verdicts
         ],
     )

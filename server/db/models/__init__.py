@@ -1,5 +1,6 @@
 """Every table, imported here so ``Base.metadata`` is complete for Alembic."""
 
+from server.db.models.callback import CallbackOutcome, CallbackTask, CustomerReply, Violation
 from server.db.models.catalog import Checklist, KbArticle
 from server.db.models.counter import Counter
 from server.db.models.customer import Appliance, Customer, CustomerPhone
@@ -35,6 +36,8 @@ __all__ = [
     "BucketEntity",
     "BucketOp",
     "CallAttempt",
+    "CallbackOutcome",
+    "CallbackTask",
     "Checkin",
     "Checklist",
     "City",
@@ -43,6 +46,7 @@ __all__ = [
     "Counter",
     "Customer",
     "CustomerPhone",
+    "CustomerReply",
     "Device",
     "DeviceSyncState",
     "EvidenceRuleSet",
@@ -62,5 +66,6 @@ __all__ = [
     "SignOff",
     "SkillLevel",
     "User",
+    "Violation",
     "provider_cities",
 ]

@@ -50,6 +50,15 @@ class Job(IdMixin, TimestampMixin, Base):
         ForeignKey("jobs.id", ondelete="SET NULL"), index=True
     )
 
+    repeat_of_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), index=True
+    )
+    """A repeat repair: the first repair of the same appliance within 30 days."""
+    repeat_seq: Mapped[int] = mapped_column(default=0)
+    """0: not a repeat; 2: the second repair within 30 days (reviewed); 3 or more: a
+    complaint, for a senior technician only."""
+    repeat_reviewed_at: Mapped[datetime | None]
+
     window_start: Mapped[datetime | None]
     window_end: Mapped[datetime | None]
 
