@@ -1,6 +1,8 @@
 """The console in a real browser (headless Chromium) against a real server process:
-a dispatcher assigns and reschedules a job, a technician is refused a console, a
-provider manager sees only their provider. Outcomes are checked through the API.
+a dispatcher assigns and reschedules a job, an auditor finds a fabricated "not home"
+claim at the top of the callback queue, reads its evidence, records "contradicted" and
+sees the technician's scorecard change, a technician is refused a console, a provider
+manager sees only their provider. Outcomes are checked through the API.
 Screenshots of every page go to ``test-artifacts/console/``."""
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import httpx
 import pytest
 from browser import ARTIFACTS, chromium, unavailable
 from servers import ServerProcess
+from test_callbacks import fabricated_not_home, genuine_not_home
+from test_sync_api import Phone
 from world import PASSWORD, World, build_world
 
 REASON = unavailable()
@@ -86,6 +90,7 @@ class Console:
 
         self.open("/login")
         self.driver.execute_script("sessionStorage.clear()")
+        self.open("/login")  # a signed-in page may have moved on: back to a fresh sign-in
         self.driver.refresh()
         self.css("#login-form input[name=username]").send_keys(who)
         self.css("#login-form input[name=password]").send_keys(PASSWORD, Keys.ENTER)
@@ -222,6 +227,94 @@ def test_dispatcher_assigns_and_reschedules(console: Console) -> None:
     assert console.js_errors() == []
 
 
+def _tech_card(console: Console, tech: str) -> dict[str, Any]:
+    day = timedelta(days=1)
+    now = datetime.now(TZ)
+    cards = console.api(
+        "GET",
+        "/scorecards/technicians",
+        who="auditor",
+        params={"from": (now - day).isoformat(), "to": (now + day).isoformat()},
+    )
+    rows = [r for r in cards["items"] if r["technician_id"] == str(console.world[tech])]
+    return rows[0] if rows else {"contradicted": 0, "fines": 0}
+
+
+def test_auditor_contradicts_a_fabricated_not_home_claim(console: Console) -> None:
+    from selenium.webdriver.common.by import By
+
+    w, http = console.world, console.http
+    desk = console.token("dispatcher")
+    phone = Phone(http, "tech1")  # the sync API, as the phone pushes
+    genuine = genuine_not_home(http, w, phone, desk)
+    fake = fabricated_not_home(http, w, phone, desk)
+    queue = console.api("GET", "/callbacks", who="auditor", params={"kind": "not_home"})
+    task = next(t for t in queue["items"] if t["job_id"] == fake["id"])
+    before = _tech_card(console, "tech1")
+
+    console.sign_in("auditor")  # an auditor starts at the queue
+    console.text_in("main h1", "Callback queue")
+    first = console.css("#queue tbody tr")
+    assert first.get_attribute("data-task") == task["id"]
+    assert fake["number"] in first.text
+    assert "Rule failed: check-in not near the address" in first.text
+    assert "Claimed before the appointment window" in first.text
+    console.text_in("#queue", genuine["number"])
+    assert console.fits_width()
+    console.shot("09-callback-queue")
+
+    first.find_element(By.CSS_SELECTOR, "a.task-link").click()
+    console.text_in("main h1", f"Callback {fake['number']}")
+    plot = console.css("#location-plot")
+    assert len(plot.find_elements(By.CSS_SELECTOR, "[data-kind=checkin]")) == 1
+    assert plot.find_elements(By.CSS_SELECTOR, "[data-kind=customer]")
+    rings = {
+        int(r.get_attribute("data-radius")) for r in plot.find_elements(By.CSS_SELECTOR, ".ring")
+    }
+    assert {100, 500, 1000, 3000} <= rings  # the check-in is about 3 km away
+    console.text_in("#ledger", "unable to complete")
+    console.text_in("#checkins", "fail")
+    console.text_in("#ev-verdicts", "rules failed")
+    assert console.fits_width()
+    console.shot("10-callback-evidence")
+
+    console.css("#take-form button").click()
+    console.css("#outcome-form-contradicted").click()
+    console.css("#outcome-form-comment").send_keys("I was home all afternoon, nobody came.")
+    console.css("#outcome-form button[type=submit]").click()
+    console.text_in("#flash", "violation was recorded")
+    console.text_in("#violations", "false not home")
+    console.text_in("#outcomes", "contradicted")
+    console.shot("11-callback-contradicted")
+
+    done = console.api("GET", f"/callbacks/{task['id']}", who="auditor")
+    assert done["result"] == "contradicted" and len(done["violations"]) == 1
+    after = _tech_card(console, "tech1")
+    assert after["contradicted"] == before["contradicted"] + 1
+    assert after["fines"] == before["fines"] + 200000
+
+    console.css("#nav a[href='#/scorecards']").click()
+    console.text_in("main h1", "Scorecards")
+    row = console.css(f"#scorecards tr[data-row^='{w['tech1']}']")
+    assert row.find_element(By.CSS_SELECTOR, "[data-field=contradicted]").text == str(
+        after["contradicted"]
+    )
+    assert "2,000" in row.find_element(By.CSS_SELECTOR, "[data-field=fines]").text
+    console.text_in("#violation-list", fake["number"])
+    assert console.css("#chart-rate .bar") and console.css("#chart-trend")
+    console.driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(ARTIFACTS)}
+    )
+    console.css("#csv-form button").click()
+    link = console.css("#csv-link")
+    assert link.get_attribute("href").startswith("blob:")
+    console.wait(lambda d: list(ARTIFACTS.glob("scorecards-technicians-*.csv")))
+    csv = next(ARTIFACTS.glob("scorecards-technicians-*.csv")).read_text()
+    assert csv.startswith("rank,technician_id") and str(w["tech1"]) in csv
+    console.shot("12-scorecards")
+    assert console.js_errors() == []
+
+
 def test_technician_gets_no_console(console: Console) -> None:
     console.open("/board")
     console.driver.execute_script("sessionStorage.clear()")
@@ -259,4 +352,23 @@ def test_provider_manager_sees_only_their_provider(console: Console) -> None:
     console.text_in("main h1", mine["number"])
     assert console.driver.find_elements("css selector", "#assign-form")
     assert not console.driver.find_elements("css selector", "#cancel-form")  # call center only
+
+    # Scorecards: their own provider only; no callback workbench (the API says 403).
+    assert not console.driver.find_elements("css selector", "#nav a[href='#/callbacks']")
+    console.css("#nav a[href='#/scorecards']").click()
+    console.text_in("main h1", "Scorecards")
+    console.css("#scorecards")
+    page = console.css("main").text
+    assert "Purple Mountain Repairs" not in page
+    rows = console.driver.find_elements("css selector", "#scorecards tr[data-row]")
+    assert all(f"/{w['p1']}" in r.get_attribute("data-row") for r in rows)
+    console.open("/scorecards?by=providers")
+    console.text_in("main .summary", "providers with claims")
+    rows = console.driver.find_elements("css selector", "#scorecards tr[data-row]")
+    assert [r.get_attribute("data-row") for r in rows] in ([], [str(w["p1"])])
+    console.shot("13-scorecards-provider-manager")
+    console.open("/callbacks")
+    console.text_in("main h1", "Not for your role")
+    r = console.http.get("/callbacks", headers=console.token("manager1"))
+    assert r.status_code == 403
     assert console.js_errors() == []

@@ -6,14 +6,18 @@
 import { onSignedOut, session, logout } from "./api.js";
 import { h, replace, flash } from "./dom.js";
 import { register, parse, match, go, navRoutes } from "./router.js";
-import { CONSOLE_ROLES, roleName } from "./roles.js";
+import { CONSOLE_ROLES, roleName, homeOf } from "./roles.js";
 import * as loginPage from "./pages/login.js";
 import * as boardPage from "./pages/board.js";
 import * as jobPage from "./pages/job.js";
 import * as customersPage from "./pages/customers.js";
 import * as reportPage from "./pages/report.js";
+import * as callbacksPage from "./pages/callbacks.js";
+import * as callbackPage from "./pages/callback.js";
+import * as scorecardsPage from "./pages/scorecards.js";
 
-const PAGES = [loginPage, boardPage, jobPage, customersPage, reportPage];
+const PAGES = [loginPage, boardPage, jobPage, customersPage, reportPage, callbacksPage,
+  callbackPage, scorecardsPage];
 PAGES.forEach((m) => register(m.page));
 
 const main = document.getElementById("main");
@@ -42,7 +46,7 @@ async function route() {
   const user = session()?.user || null;
   const found = match(path);
   if (!found) {
-    go(user ? "/board" : "/login");
+    go(user ? homeOf(user) : "/login");
     return;
   }
   const { route: r, params } = found;

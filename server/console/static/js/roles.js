@@ -7,7 +7,12 @@ export const CONSOLE_ROLES = ["admin", "dispatcher", "auditor", "provider_manage
 const ABILITIES = {
   dispatch: ["admin", "dispatcher", "provider_manager"], // assign, appointments, contacted
   cancel: ["admin", "dispatcher"],
+  callbacks: ["admin", "auditor", "dispatcher"], // the callback queue and evidence (read)
+  audit: ["admin", "auditor"], // take a callback, record outcomes
 };
+
+/** Where a user lands after signing in: auditors start at their queue. */
+export const homeOf = (user) => (user?.role === "auditor" ? "/callbacks" : "/board");
 
 export function can(user, ability) {
   return Boolean(user && ABILITIES[ability]?.includes(user.role));

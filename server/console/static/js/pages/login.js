@@ -4,7 +4,7 @@
 import { login, logout, session } from "../api.js";
 import { h, replace, field, errorText } from "../dom.js";
 import { go } from "../router.js";
-import { CONSOLE_ROLES, roleName } from "../roles.js";
+import { CONSOLE_ROLES, roleName, homeOf } from "../roles.js";
 
 export const page = {
   path: "/login",
@@ -17,7 +17,7 @@ export const page = {
 async function render(main, { query }) {
   const user = session()?.user;
   if (user && CONSOLE_ROLES.includes(user.role)) {
-    go(query.next || "/board");
+    go(query.next || homeOf(user));
     return;
   }
   const username = h("input", { name: "username", autocomplete: "username", required: true,
@@ -48,7 +48,7 @@ async function render(main, { query }) {
         username.focus();
         return;
       }
-      const next = query.next && !query.next.startsWith("/login") ? query.next : "/board";
+      const next = query.next && !query.next.startsWith("/login") ? query.next : homeOf(who);
       location.hash = "#" + next;
     } catch (err) {
       message.textContent = errorText(err);
