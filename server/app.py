@@ -17,6 +17,7 @@ from server.auth.passwords import PasswordHashing
 from server.auth.service import AuthService
 from server.auth.tokens import TokenSigner
 from server.callbacks.policy import CallbackPolicy
+from server.console.routes import console_handlers
 from server.db.base import utcnow
 from server.db.engine import Database, make_database
 from server.dependencies import dependencies
@@ -127,7 +128,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await db.dispose()  # outside the cancelled scope, or it would be cancelled too
 
     return Litestar(
-        route_handlers=[health, Router("/", route_handlers=route_handlers())],
+        route_handlers=[
+            health,
+            *console_handlers(),
+            Router("/", route_handlers=route_handlers()),
+        ],
         lifespan=[lifespan],
         dependencies=dependencies,
         exception_handlers=exception_handlers,

@@ -69,6 +69,7 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         _cmd_migrate(settings, args)
     base = f"http://{host}:{port}"
     print(f"Doorstep serving on {base}")
+    print(f"  Console (dispatchers):  {base}/console/")
     print(f"  API docs (interactive): {base}/docs")
     print(f"  OpenAPI schema:         {base}/docs/openapi.json")
     print(f"  Health:                 {base}/health")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,12 +28,29 @@ from server.settings import Settings
 PG_ENV = "DOORSTEP_TEST_POSTGRES_URL"
 PG_URL = os.environ.get(PG_ENV, "")
 BACKENDS = ["sqlite", "postgresql"]
+_STARTED = time.time()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    if PG_URL:
-        return f"doorstep: database tests run on SQLite and PostgreSQL ({make_url(PG_URL).host})"
-    return f"doorstep: database tests run on SQLite only ({PG_ENV} not set)"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from browser import unavailable
+
+    no_browser = unavailable()
+    return [
+        f"doorstep: database tests run on SQLite and PostgreSQL ({make_url(PG_URL).host})"
+        if PG_URL
+        else f"doorstep: database tests run on SQLite only ({PG_ENV} not set)",
+        f"doorstep: console browser tests SKIPPED: {no_browser}"
+        if no_browser
+        else "doorstep: console browser tests run in headless Chromium",
+    ]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from browser import ARTIFACTS
+
+    if not hasattr(session.config, "workerinput") and ARTIFACTS.is_dir():
+        for old in ARTIFACTS.glob("*.png"):  # the controller only: workers share the folder
+            old.unlink()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
@@ -51,6 +69,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
             yellow=True,
             bold=True,
         )
+    from browser import ARTIFACTS, unavailable
+
+    if unavailable() is None and ARTIFACTS.is_dir():
+        shots = [p for p in ARTIFACTS.glob("*.png") if p.stat().st_mtime >= _STARTED]
+        if shots:
+            terminalreporter.write_line(
+                f"doorstep: {len(shots)} console screenshots saved in {ARTIFACTS}"
+            )
 
 
 def _run(coro):  # type: ignore[no-untyped-def]

@@ -1,0 +1,82 @@
+// Where the technician was, drawn by the page (there is no map service): the customer's
+// address at the centre, each check-in and geotagged photo around it, and distance
+// rings. A local equirectangular projection: metres east and north of the address,
+// exact enough for a few kilometres.
+
+import { h } from "../dom.js";
+
+const NS = "http://www.w3.org/2000/svg";
+const RINGS = [100, 500, 1000, 3000, 10000, 30000];
+const SIZE = 440;
+const R_EARTH = 6371008.8;
+
+function s(tag, attrs, ...children) {
+  const el = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v !== undefined && v !== null) el.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+/** Metres east (x) and north (y) of the origin. */
+export function project(origin, lat, lon) {
+  const rad = Math.PI / 180;
+  return {
+    x: (lon - origin.longitude) * rad * R_EARTH * Math.cos(origin.latitude * rad),
+    y: (lat - origin.latitude) * rad * R_EARTH,
+  };
+}
+
+const distText = (m) => (m >= 1000 ? `${(m / 1000).toFixed(m >= 10000 ? 0 : 1)} km`
+  : `${Math.round(m)} m`);
+
+/**
+ * points: [{latitude, longitude, kind: "checkin"|"photo", label, fail?}]
+ * Returns an <figure> with the SVG and a caption, or a note when there is no address fix.
+ */
+export function locationPlot(customer, points) {
+  if (customer.latitude === null || customer.longitude === null) {
+    return h("p", { class: "muted" }, "The customer's address has no coordinates: nothing to plot.");
+  }
+  const placed = points.filter((p) => p.latitude !== null && p.longitude !== null)
+    .map((p) => ({ ...p, ...project(customer, p.latitude, p.longitude) }));
+  const far = Math.max(0, ...placed.map((p) => Math.hypot(p.x, p.y)));
+  const outer = RINGS.find((r) => r >= far) || far * 1.1;
+  const extent = Math.max(outer, 1000) * 1.08; // metres from the centre to the edge
+  const scale = SIZE / 2 / extent;
+  const px = (p) => ({ cx: SIZE / 2 + p.x * scale, cy: SIZE / 2 - p.y * scale });
+  const rings = RINGS.filter((r) => r <= extent).map((r) => s("g", { class: "ring",
+    "data-radius": r },
+    s("circle", { cx: SIZE / 2, cy: SIZE / 2, r: r * scale }),
+    s("text", { x: SIZE / 2 + 3, y: SIZE / 2 - r * scale - 3 }, distText(r))));
+  const marks = placed.map((p, i) => {
+    const { cx, cy } = px(p);
+    const title = s("title", {}, `${p.label}: ${distText(Math.hypot(p.x, p.y))} from the address`);
+    const cls = `mark ${p.kind}${p.fail ? " fail" : ""}`;
+    return p.kind === "photo"
+      ? s("g", { class: cls, "data-kind": p.kind }, title,
+          s("path", { d: `M${cx},${cy - 7} l7,12 h-14 z` }))
+      : s("g", { class: cls, "data-kind": p.kind }, title, s("circle", { cx, cy, r: 7 }),
+          s("text", { x: cx, y: cy + 4, "text-anchor": "middle" }, String(i + 1)));
+  });
+  const c = SIZE / 2;
+  const svg = s("svg", { viewBox: `0 0 ${SIZE} ${SIZE}`, class: "plot", id: "location-plot",
+    role: "img", "aria-labelledby": "plot-title" },
+    s("title", { id: "plot-title" }, `Customer's address and ${placed.length} located ` +
+      `points; farthest ${distText(far)} away`),
+    s("rect", { x: 0, y: 0, width: SIZE, height: SIZE, class: "bg" }),
+    s("line", { x1: c, y1: 8, x2: c, y2: SIZE - 8, class: "axis" }),
+    s("line", { x1: 8, y1: c, x2: SIZE - 8, y2: c, class: "axis" }),
+    s("text", { x: c + 4, y: 18, class: "north" }, "N"),
+    rings,
+    s("g", { class: "mark home", "data-kind": "customer" }, s("title", {}, "Customer's address"),
+      s("rect", { x: c - 6, y: c - 6, width: 12, height: 12 })),
+    marks);
+  return h("figure", { class: "plot-box" }, svg,
+    h("figcaption", { class: "muted" }, "■ the address · ● check-ins (numbered, red outside " +
+      "the geofence) · ▲ photo GPS tags · rings at " +
+      RINGS.filter((r) => r <= extent).map(distText).join(", ")));
+}

@@ -1,0 +1,135 @@
+"""The console's server side: pages served as files with a strict policy, ``/`` sending a
+browser there, and ``GET /board`` (sections, order, names, the jobs API's scope)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+from world import assert_error, login, run_db
+
+from server.db.models import Job
+
+
+def _job(client, headers, world, customer="customer1", **over):
+    body = {"customer_id": str(world[customer]), "kind": "install", **over}
+    r = client.post("/jobs", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _window(start: datetime, hours: float = 2) -> dict[str, str]:
+    return {
+        "window_start": start.isoformat(),
+        "window_end": (start + timedelta(hours=hours)).isoformat(),
+    }
+
+
+def _midnight() -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def test_pages_are_static_files_with_a_strict_policy(client):
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code in (301, 302, 307) and r.headers["location"] == "/console/"
+    page = client.get("/console/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="js/main.js">' in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    js = client.get("/console/js/pages/board.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert client.get("/console/js/nope.js").status_code == 404
+    for name in ("callbacks", "callback", "evidence", "plot", "scorecards", "charts"):
+        assert client.get(f"/console/js/pages/{name}.js").status_code == 200, name
+    # pages are not API operations
+    assert not any(
+        p.startswith("/console") for p in client.get("/docs/openapi.json").json()["paths"]
+    )
+
+
+@pytest.mark.parametrize("who", ["tech1"])
+def test_board_refuses_technicians_and_anonymous(client, world, who):
+    assert_error(client.get("/board"), 401, "not_authenticated")
+    assert_error(client.get("/board", headers=login(client, who)), 403, "role_forbidden")
+
+
+def test_board_sections_order_and_names(client, world):
+    desk = login(client, "dispatcher")
+    midnight = _midnight()
+    now = datetime.now(UTC)
+    # today: an appointment later today (or early tomorrow UTC when it is late: use day_start)
+    today = _job(client, desk, world, **_window(now + timedelta(minutes=30), hours=1))
+    upcoming = _job(client, desk, world, **_window(midnight + timedelta(days=3, hours=10)))
+    far = _job(client, desk, world, **_window(midnight + timedelta(days=20, hours=10)))
+    pending = _job(client, desk, world, customer="customer2")
+    urgent_fresh = _job(client, desk, world, priority="urgent")
+    urgent_late = _job(client, desk, world, priority="urgent")
+    r = client.post(
+        f"/jobs/{today['id']}/assign",
+        json={"provider_id": str(world["p1"]), "technician_id": str(world["tech1"])},
+        headers=desk,
+    )
+    assert r.status_code == 200, r.text
+
+    async def make_late(s):  # type: ignore[no-untyped-def]
+        await s.execute(
+            update(Job)
+            .where(Job.number == urgent_late["number"])
+            .values(contact_due_at=datetime.now(UTC) - timedelta(minutes=5))
+        )
+
+    run_db(client.app.state.settings.resolved_database_url, make_late)
+
+    day_start = (now + timedelta(minutes=30)).replace(hour=0, minute=0, second=0, microsecond=0)
+    r = client.get("/board", params={"day_start": day_start.isoformat(), "days": 7}, headers=desk)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    ids = {k: [j["id"] for j in b[k]["items"]] for k in ("clocks", "today", "upcoming", "pending")}
+    assert ids["clocks"][:2] == [urgent_late["id"], urgent_fresh["id"]]  # overdue first
+    assert b["clocks"]["items"][0]["overdue"] == ["contact_overdue"]
+    assert today["id"] in ids["today"] and today["id"] not in ids["upcoming"]
+    assert upcoming["id"] in ids["upcoming"] and far["id"] not in ids["upcoming"]
+    assert pending["id"] in ids["pending"] and urgent_fresh["id"] in ids["pending"]
+    assert b["today"]["total"] == len(ids["today"])
+    names = b["names"]
+    assert names[str(world["customer1"])] == "Li Wei"
+    assert names[str(world["tech1"])] == "Tech1"
+    assert names[str(world["p1"])] == "Westlake Home Service"
+    assert names[str(world["hangzhou"])] == "Hangzhou"
+    assert b["addresses"][str(world["customer2"])].startswith("6 Zhongshan Road")
+
+    # filters apply to every section
+    only = client.get(
+        "/board",
+        params={"technician_id": str(world["tech1"]), "day_start": day_start.isoformat()},
+        headers=desk,
+    ).json()
+    assert [j["id"] for j in only["today"]["items"]] == [today["id"]]
+    assert only["pending"]["items"] == [] and only["clocks"]["items"] == []
+
+
+def test_board_is_scoped_like_the_jobs_api(client, world):
+    desk = login(client, "dispatcher")
+    mine = _job(client, desk, world, provider_id=str(world["p1"]))
+    theirs = _job(client, desk, world, customer="customer2", provider_id=str(world["p2"]))
+    board = client.get("/board", headers=login(client, "manager1")).json()
+    seen = {j["id"] for k in ("clocks", "today", "upcoming", "pending") for j in board[k]["items"]}
+    assert mine["id"] in seen and theirs["id"] not in seen
+    assert str(world["customer2"]) not in board["names"]
+    everyone = client.get("/board", headers=login(client, "auditor")).json()
+    assert {mine["id"], theirs["id"]} <= {j["id"] for j in everyone["pending"]["items"]}
+
+
+def test_board_bad_input(client, world):
+    desk = login(client, "dispatcher")
+    assert_error(client.get("/board", params={"days": 0}, headers=desk), 400, "invalid_request")
+    assert_error(
+        client.get("/board", params={"status": "nonsense"}, headers=desk), 400, "invalid_request"
+    )
+    assert_error(
+        client.get("/board", params={"day_start": "yesterday"}, headers=desk),
+        400,
+        "invalid_request",
+    )

@@ -1,0 +1,374 @@
+"""The console in a real browser (headless Chromium) against a real server process:
+a dispatcher assigns and reschedules a job, an auditor finds a fabricated "not home"
+claim at the top of the callback queue, reads its evidence, records "contradicted" and
+sees the technician's scorecard change, a technician is refused a console, a provider
+manager sees only their provider. Outcomes are checked through the API.
+Screenshots of every page go to ``test-artifacts/console/``."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from browser import ARTIFACTS, chromium, unavailable
+from servers import ServerProcess
+from test_callbacks import fabricated_not_home, genuine_not_home
+from test_sync_api import Phone
+from world import PASSWORD, World, build_world
+
+REASON = unavailable()
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(REASON is not None, reason=f"console browser tests: {REASON}"),
+]
+
+TZ = ZoneInfo("Asia/Shanghai")  # the browser's zone; the world's cities are in it too
+WAIT = 20  # seconds a page may take to show what a step expects (a bound, not a measure)
+
+
+class Console:
+    def __init__(self, server: ServerProcess, world: World, driver: Any) -> None:
+        self.server, self.world, self.driver = server, world, driver
+        self.http = httpx.Client(base_url=server.url, timeout=10)
+
+    # --- the API, to arrange and to check ---------------------------------------------
+    def token(self, who: str) -> dict[str, str]:
+        r = self.http.post("/auth/login", json={"username": who, "password": PASSWORD})
+        r.raise_for_status()
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def api(self, method: str, path: str, who: str = "dispatcher", **kw: Any) -> Any:
+        r = self.http.request(method, path, headers=self.token(who), **kw)
+        assert r.is_success, r.text
+        return r.json()
+
+    def job(self, customer: str = "customer1", **body: Any) -> dict[str, Any]:
+        return self.api(
+            "POST",
+            "/jobs",
+            json={"customer_id": str(self.world[customer]), "kind": "install", **body},
+        )
+
+    # --- the browser --------------------------------------------------------------------
+    def open(self, hash_: str) -> None:
+        self.driver.get(f"{self.server.url}/console/#{hash_}")
+
+    def wait(self, condition: Any) -> Any:
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        try:
+            return WebDriverWait(self.driver, WAIT).until(condition)
+        except TimeoutException:
+            shot = self.shot("FAILED")
+            main = self.driver.execute_script("return document.body.innerText")
+            raise AssertionError(
+                f"the page did not get there; screenshot {shot}; url {self.driver.current_url};"
+                f" page text:\n{main[:3000]}"
+            ) from None
+
+    def css(self, selector: str) -> Any:
+        from selenium.webdriver.common.by import By
+
+        return self.wait(lambda d: d.find_element(By.CSS_SELECTOR, selector))
+
+    def text_in(self, selector: str, text: str) -> Any:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.wait(ec.text_to_be_present_in_element((By.CSS_SELECTOR, selector), text))
+        return self.css(selector)
+
+    def sign_in(self, who: str) -> None:
+        from selenium.webdriver.common.keys import Keys
+
+        self.open("/login")
+        self.driver.execute_script("sessionStorage.clear()")
+        self.open("/login")  # a signed-in page may have moved on: back to a fresh sign-in
+        self.driver.refresh()
+        self.css("#login-form input[name=username]").send_keys(who)
+        self.css("#login-form input[name=password]").send_keys(PASSWORD, Keys.ENTER)
+
+    def set_value(self, selector: str, value: str) -> None:
+        self.driver.execute_script("arguments[0].value = arguments[1]", self.css(selector), value)
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        width = self.driver.get_window_size()["width"]
+        self.driver.set_window_size(width, max(768, min(int(height) + 120, 4000)))
+        self.driver.save_screenshot(str(path))
+        self.driver.set_window_size(width, 768)
+        print(f"screenshot: {path}")
+        return path
+
+    def js_errors(self) -> list[str]:
+        return [
+            e["message"]
+            for e in self.driver.get_log("browser")
+            if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]
+        ]
+
+    def fits_width(self) -> bool:
+        return bool(
+            self.driver.execute_script(
+                "return document.documentElement.scrollWidth <= window.innerWidth"
+            )
+        )
+
+
+@pytest.fixture(scope="module")
+def console(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    data = tmp_path_factory.mktemp("console")
+    db = data / "doorstep.db"
+    shutil.copy(sqlite_template, db)
+    url = f"sqlite+aiosqlite:///{db}"
+    world = build_world(url)
+    server = ServerProcess(
+        {"DOORSTEP_DATABASE_URL": url, "DOORSTEP_SECRET_KEY": "console-browser-test-" + "k" * 48},
+        data,
+    )
+    server.start()
+    try:
+        # A tablet in landscape.
+        with chromium(width=1024, height=768, tz=str(TZ)) as driver:
+            console = Console(server, world, driver)
+            try:
+                yield console
+            finally:
+                console.http.close()
+    finally:
+        server.stop()
+
+
+def _local(day: datetime, at: time) -> datetime:
+    return datetime.combine(day.date(), at, tzinfo=TZ)
+
+
+def test_dispatcher_assigns_and_reschedules(console: Console) -> None:
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    w = console.world
+    tomorrow = datetime.now(TZ) + timedelta(days=1)
+    start = _local(tomorrow, time(10, 0))
+    job = console.job(
+        kind="repair",
+        appliance_id=str(w["appliance1"]),
+        window_start=start.isoformat(),
+        window_end=(start + timedelta(hours=2)).isoformat(),
+        description="No hot water",
+    )
+
+    console.sign_in("dispatcher")
+    console.text_in("main h1", "Dispatcher board")
+    console.text_in("#upcoming", job["number"])
+    assert console.fits_width()
+    console.shot("01-board-dispatcher")
+
+    console.css(f"#upcoming a[href='#/jobs/{job['id']}']").click()
+    console.text_in("main h1", f"Job {job['number']}")
+    tech = Select(console.css("#assign-technician"))
+    # the candidates, the appliance's installer first
+    assert "installer" in tech.options[1].text and "Tech1B" in tech.options[1].text
+    tech.select_by_value(str(w["tech1b"]))
+    assert console.css("#assign-provider").get_attribute("value") == str(w["p1"])
+    console.css("#assign-reason").send_keys("Installed it", Keys.ENTER)
+    console.text_in("#flash", "assigned")
+    console.shot("02-job-assigned")
+
+    after = console.api("GET", f"/jobs/{job['id']}")
+    assert after["status"] == "assigned"
+    assert after["technician_id"] == str(w["tech1b"]) and after["provider_id"] == str(w["p1"])
+
+    new_day = tomorrow + timedelta(days=1)
+    console.text_in("#appointment-form h3", "Reschedule")
+    console.set_value("#appt-date", new_day.date().isoformat())
+    console.set_value("#appt-from", "14:00")
+    console.set_value("#appt-to", "16:30")
+    console.css("#appt-reason").send_keys("Customer asked for the afternoon", Keys.ENTER)
+    console.text_in("#flash", "appointment")
+    console.shot("03-job-rescheduled")
+
+    moved = console.api("GET", f"/jobs/{job['id']}")
+    assert datetime.fromisoformat(moved["window_start"]) == _local(new_day, time(14, 0))
+    assert datetime.fromisoformat(moved["window_end"]) == _local(new_day, time(16, 30))
+    assert moved["technician_id"] == str(w["tech1b"])
+    history = console.api("GET", f"/jobs/{job['id']}/history")
+    assert any("Customer asked for the afternoon" in str(e["data"]) for e in history)
+    told = console.api("GET", "/notifications", params={"job_id": job["id"]})
+    assert told, "moving a booked appointment tells the customer"
+    console.text_in("#history", "Customer asked for the afternoon")
+
+    console.css("#report-link").click()
+    frame = console.css("#report-frame")
+    console.driver.switch_to.frame(frame)
+    try:
+        console.text_in("h1", f"Service report {job['number']}")
+    finally:
+        console.driver.switch_to.default_content()
+    console.shot("04-service-report")
+
+    console.open("/customers")
+    console.css("#lookup-by")
+    Select(console.css("#lookup-by")).select_by_value("phone")
+    console.css("#lookup-q").send_keys("139 1234 5678", Keys.ENTER)
+    console.text_in("#lookup-results", "Li Wei")
+    console.text_in("#lookup-results", job["number"])
+    assert console.fits_width()
+    console.shot("05-customer-lookup")
+    assert console.js_errors() == []
+
+
+def _tech_card(console: Console, tech: str) -> dict[str, Any]:
+    day = timedelta(days=1)
+    now = datetime.now(TZ)
+    cards = console.api(
+        "GET",
+        "/scorecards/technicians",
+        who="auditor",
+        params={"from": (now - day).isoformat(), "to": (now + day).isoformat()},
+    )
+    rows = [r for r in cards["items"] if r["technician_id"] == str(console.world[tech])]
+    return rows[0] if rows else {"contradicted": 0, "fines": 0}
+
+
+def test_auditor_contradicts_a_fabricated_not_home_claim(console: Console) -> None:
+    from selenium.webdriver.common.by import By
+
+    w, http = console.world, console.http
+    desk = console.token("dispatcher")
+    phone = Phone(http, "tech1")  # the sync API, as the phone pushes
+    genuine = genuine_not_home(http, w, phone, desk)
+    fake = fabricated_not_home(http, w, phone, desk)
+    queue = console.api("GET", "/callbacks", who="auditor", params={"kind": "not_home"})
+    task = next(t for t in queue["items"] if t["job_id"] == fake["id"])
+    before = _tech_card(console, "tech1")
+
+    console.sign_in("auditor")  # an auditor starts at the queue
+    console.text_in("main h1", "Callback queue")
+    first = console.css("#queue tbody tr")
+    assert first.get_attribute("data-task") == task["id"]
+    assert fake["number"] in first.text
+    assert "Rule failed: check-in not near the address" in first.text
+    assert "Claimed before the appointment window" in first.text
+    console.text_in("#queue", genuine["number"])
+    assert console.fits_width()
+    console.shot("09-callback-queue")
+
+    first.find_element(By.CSS_SELECTOR, "a.task-link").click()
+    console.text_in("main h1", f"Callback {fake['number']}")
+    plot = console.css("#location-plot")
+    assert len(plot.find_elements(By.CSS_SELECTOR, "[data-kind=checkin]")) == 1
+    assert plot.find_elements(By.CSS_SELECTOR, "[data-kind=customer]")
+    rings = {
+        int(r.get_attribute("data-radius")) for r in plot.find_elements(By.CSS_SELECTOR, ".ring")
+    }
+    assert {100, 500, 1000, 3000} <= rings  # the check-in is about 3 km away
+    console.text_in("#ledger", "unable to complete")
+    console.text_in("#checkins", "fail")
+    console.text_in("#ev-verdicts", "rules failed")
+    assert console.fits_width()
+    console.shot("10-callback-evidence")
+
+    console.css("#take-form button").click()
+    console.css("#outcome-form-contradicted").click()
+    console.css("#outcome-form-comment").send_keys("I was home all afternoon, nobody came.")
+    console.css("#outcome-form button[type=submit]").click()
+    console.text_in("#flash", "violation was recorded")
+    console.text_in("#violations", "false not home")
+    console.text_in("#outcomes", "contradicted")
+    console.shot("11-callback-contradicted")
+
+    done = console.api("GET", f"/callbacks/{task['id']}", who="auditor")
+    assert done["result"] == "contradicted" and len(done["violations"]) == 1
+    after = _tech_card(console, "tech1")
+    assert after["contradicted"] == before["contradicted"] + 1
+    assert after["fines"] == before["fines"] + 200000
+
+    console.css("#nav a[href='#/scorecards']").click()
+    console.text_in("main h1", "Scorecards")
+    row = console.css(f"#scorecards tr[data-row^='{w['tech1']}']")
+    assert row.find_element(By.CSS_SELECTOR, "[data-field=contradicted]").text == str(
+        after["contradicted"]
+    )
+    assert "2,000" in row.find_element(By.CSS_SELECTOR, "[data-field=fines]").text
+    console.text_in("#violation-list", fake["number"])
+    assert console.css("#chart-rate .bar") and console.css("#chart-trend")
+    console.driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(ARTIFACTS)}
+    )
+    console.css("#csv-form button").click()
+    link = console.css("#csv-link")
+    assert link.get_attribute("href").startswith("blob:")
+    console.wait(lambda d: list(ARTIFACTS.glob("scorecards-technicians-*.csv")))
+    csv = next(ARTIFACTS.glob("scorecards-technicians-*.csv")).read_text()
+    assert csv.startswith("rank,technician_id") and str(w["tech1"]) in csv
+    console.shot("12-scorecards")
+    assert console.js_errors() == []
+
+
+def test_technician_gets_no_console(console: Console) -> None:
+    console.open("/board")
+    console.driver.execute_script("sessionStorage.clear()")
+    console.driver.refresh()
+    # not signed in: the board sends the browser to sign in, and back afterwards
+    console.wait(lambda d: "#/login?next=%2Fboard" in d.current_url)
+    console.sign_in("tech1")
+    error = console.text_in("#login-error", "no console")
+    assert "technicians work from the Doorstep app" in error.text
+    assert console.driver.execute_script("return sessionStorage.length") == 0
+    assert "#/login" in console.driver.current_url
+    console.shot("06-login-technician-refused")
+    # and the desk API still answers a technician as it always did
+    r = console.http.get("/board", headers=console.token("tech1"))
+    assert r.status_code == 403
+
+
+def test_provider_manager_sees_only_their_provider(console: Console) -> None:
+    w = console.world
+    mine = console.job(provider_id=str(w["p1"]), description="for p1")
+    theirs = console.job(customer="customer2", provider_id=str(w["p2"]), description="for p2")
+
+    console.sign_in("manager1")
+    console.text_in("#pending", mine["number"])
+    board = console.css("main").text
+    assert theirs["number"] not in board
+    assert "Purple Mountain Repairs" not in board  # p2's name, not even in the filter
+    console.shot("07-board-provider-manager")
+
+    console.open(f"/jobs/{theirs['id']}")
+    console.text_in("main [role=alert]", "No job with that id")
+    console.shot("08-other-providers-job")
+
+    console.open(f"/jobs/{mine['id']}")
+    console.text_in("main h1", mine["number"])
+    assert console.driver.find_elements("css selector", "#assign-form")
+    assert not console.driver.find_elements("css selector", "#cancel-form")  # call center only
+
+    # Scorecards: their own provider only; no callback workbench (the API says 403).
+    assert not console.driver.find_elements("css selector", "#nav a[href='#/callbacks']")
+    console.css("#nav a[href='#/scorecards']").click()
+    console.text_in("main h1", "Scorecards")
+    console.css("#scorecards")
+    page = console.css("main").text
+    assert "Purple Mountain Repairs" not in page
+    rows = console.driver.find_elements("css selector", "#scorecards tr[data-row]")
+    assert all(f"/{w['p1']}" in r.get_attribute("data-row") for r in rows)
+    console.open("/scorecards?by=providers")
+    console.text_in("main .summary", "providers with claims")
+    rows = console.driver.find_elements("css selector", "#scorecards tr[data-row]")
+    assert [r.get_attribute("data-row") for r in rows] in ([], [str(w["p1"])])
+    console.shot("13-scorecards-provider-manager")
+    console.open("/callbacks")
+    console.text_in("main h1", "Not for your role")
+    r = console.http.get("/callbacks", headers=console.token("manager1"))
+    assert r.status_code == 403
+    assert console.js_errors() == []
