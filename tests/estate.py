@@ -32,6 +32,8 @@ class RouteInfo:
     allowed_roles: frozenset[str] | None
     """Roles the guard lets through; ``None``: no role guard."""
     public: bool
+    in_schema: bool = True
+    """False for the console's pages and static files (not API operations)."""
 
     @property
     def key(self) -> str:
@@ -63,6 +65,7 @@ def api_routes(app: Litestar) -> list[RouteInfo]:
                         handler=handler.handler_name,
                         allowed_roles=roles,
                         public=bool(handler.opt.get("public")),
+                        in_schema=bool(handler.resolve_include_in_schema()),
                     )
                 )
     return sorted(out, key=lambda r: (r.path, r.method))

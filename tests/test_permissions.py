@@ -145,6 +145,12 @@ RULES: dict[str, Rule] = {
     "POST /jobs/{job_id}/repeat-review": Rule(AUDIT),
     # signed by the SMS gateway's shared secret instead of a token
     "POST /sms/inbound": PUBLIC,
+    # the console: static pages, public; the board is the jobs API's scope in one call
+    "GET /": PUBLIC,
+    "GET /console": PUBLIC,
+    "GET /console/{file_path}": PUBLIC,
+    "HEAD /console/{file_path}": PUBLIC,
+    "GET /board": Rule(STAFF),
     # phones
     "POST /sync/v1/devices": Rule(ONLY_TECH),
     "GET /sync/v1/pull": Rule(ONLY_TECH),
