@@ -10,7 +10,8 @@ import binascii
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import MediaType
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy import select
@@ -26,7 +27,7 @@ from server.errors import Forbidden, Invalid, NotFound
 from sync.cursor import CursorCodec
 from sync.packet_types import JobPacket
 from sync.packets import build_packets
-from sync.pull import begin_snapshot, pull
+from sync.pull import begin_snapshot, encode_page, pull
 from sync.push import push
 from sync.wire import EnrollRequest, EnrollResponse, PullResponse, PushRequestDoc, PushResponse
 
@@ -100,7 +101,7 @@ class SyncController(Controller):
             uuid.UUID | None,
             Parameter(description="Your device, to learn its last applied mutation"),
         ] = None,
-    ) -> PullResponse:
+    ) -> Response[PullResponse]:
         """Pull the caller's bucket: a snapshot without a cursor, then the operations after
         the cursor. Repeat while ``has_more``. On ``reset``: push what is pending, drop
         the bucket's documents, pull without a cursor. ``last_applied_mid`` comes from
@@ -122,7 +123,7 @@ class SyncController(Controller):
                     raise Forbidden("device_not_enrolled", "That device is not enrolled to you.")
                 if row.revoked_at is not None:
                     raise Forbidden("device_revoked", "This device has been revoked.")
-            return await pull(
+            page = await pull(
                 session,
                 codec=_codec(request),
                 technician_id=p.user_id,
@@ -131,6 +132,10 @@ class SyncController(Controller):
                 limit=limit,
                 now=ctx.now,
             )
+        # Encoded here, in one pass: the documents are the stored JSON text. The bytes
+        # are a ``PullResponse`` (the annotation gives the OpenAPI schema).
+        body: Any = encode_page(page)
+        return Response(body, media_type=MediaType.JSON)
 
     @post("/push", guards=[TECH], status_code=HTTP_200_OK)
     async def push(
