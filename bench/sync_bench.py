@@ -151,6 +151,35 @@ class _Bench:
             Side(run=lambda _: self.raw.incremental(self.tech, self.device, after, limit)),
         )
 
+    async def _ceiling(self, name: str, label: str, params: dict[str, Any]) -> Comparison:
+        """Doorstep's pull against a bare Litestar handler sending the same bytes over
+        the same in-process transport (``bench/bare.py``): the framework's floor."""
+        from bench.bare import bare_app
+
+        body = await self._get(params)
+        app = bare_app(body)
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://bare.bench") as bare:
+
+            async def get_bare(_: Any) -> bytes:
+                r = await bare.get("/sync/v1/pull", params=params, headers=self.world.phone)
+                if r.content != body:
+                    raise RuntimeError("the bare handler answered other bytes")
+                return r.content
+
+            return await self._compare(name, label, self._pull_side(params), Side(run=get_bare))
+
+    async def ceiling_empty(self) -> Comparison:
+        params = {"cursor": self.world.cursor_head, "limit": 200}
+        return await self._ceiling(
+            "ceiling_empty_pull", "empty pull vs bare Litestar handler", params
+        )
+
+    async def ceiling_first_sync(self) -> Comparison:
+        return await self._ceiling(
+            "ceiling_first_sync", "first sync vs bare Litestar handler", {"limit": 1000}
+        )
+
     def _notes(self, device: uuid.UUID, first_mid: int) -> bytes:
         jobs = self.world.job_ids
         return push_body(
@@ -294,6 +323,8 @@ async def _measure(
                 bench.first_sync,
                 bench.empty_pull,
                 bench.incremental_pull,
+                bench.ceiling_first_sync,
+                bench.ceiling_empty,
                 bench.push,  # last: it appends to the bucket the pulls read
             ):
                 results.append(await measure())
