@@ -17,6 +17,8 @@ Parts (``--parts``, all by default), each in its own temporary folder:
              Doorstep: first sync, empty pull, push (``bench/peer.py``).
 ``nodes``    one node against two behind a round-robin proxy on PostgreSQL and Redis,
              and pokes crossing nodes (``bench/nodes.py``).
+``servers``  uvicorn against granian serving Doorstep's own endpoints, when granian is
+             installed (``bench/servers.py``).
 
 The end: a summary table (one row per figure, its target from the issue, met or not),
 written with every detail to ``bench/results/summary.json`` and as a chart,
@@ -114,7 +116,7 @@ from bench.report import Figure, Summary
 from bench.seed import Sizes
 from bench.sync_bench import RESULTS, Options
 
-PARTS = ("sync", "photos", "growth", "fleet", "peer", "nodes")
+PARTS = ("sync", "photos", "growth", "fleet", "peer", "nodes", "servers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +356,8 @@ def part_fleet(run: Run, summary: Summary) -> None:
             / max(r["poll"]["latency"].get("p99_ms", 1), 1e-9),
             None,
             what="p99 of push, photo upload and pull at once / poll p99",
-            note=f"{r['reconnect']['seconds']:.1f} s, {r['reconnect']['errors']} errors",
+            note=f"{r['reconnect']['seconds']:.1f} s, {r['reconnect']['errors']} errors, "
+            f"{sum(r['reconnect']['busy_answers'].values())} busy answers (retried)",
         ),
         Figure(
             "fleet",
@@ -434,6 +437,37 @@ def part_nodes(run: Run, summary: Summary) -> None:
         ),
     )
     summary.parts["nodes"] = r
+
+
+def part_servers(run: Run, summary: Summary) -> None:
+    from bench.servers import ServersOptions
+    from bench.servers import run as servers
+
+    options = (
+        ServersOptions(phones=3, seconds=0.5, workers=1)
+        if run.quick
+        else ServersOptions(
+            phones=min(run.phones, 200), seconds=run.fleet_seconds, workers=run.fleet_workers
+        )
+    )
+    r = servers(options)
+    if r is None:
+        summary.add(Figure("servers", "granian vs uvicorn", None, note="skipped: see above"))
+        return
+    for load, label in (("poll", "polling"), ("first_sync", "first syncs")):
+        summary.add(
+            Figure(
+                "servers",
+                f"granian vs uvicorn, {label}",
+                r[f"{load}_ratio"],
+                None,
+                higher_is_better=True,
+                what="granian req/s / uvicorn req/s, Doorstep's own endpoints",
+                note=f"p99 {r['uvicorn'][load]['latency'].get('p99_ms', 0):.0f} -> "
+                f"{r['granian'][load]['latency'].get('p99_ms', 0):.0f} ms",
+            )
+        )
+    summary.parts["servers"] = r
 
 
 def main(run: Run) -> Summary:

@@ -4,7 +4,9 @@ driving N phones against a real ``doorstep serve`` process on 127.0.0.1.
 Each phone is a thread in one of ``--fleet-workers`` load processes, with its own local
 store file and its own HTTP connection, exactly as the SDK runs on a device. Every
 request is timed at the transport (until its body is read); any answer >= 400, and any
-request that got no answer, counts as an error.
+request that got no answer, counts as an error, except "busy, retry later" answers
+(429, 503 with ``Retry-After``): the protocol's flow control, after which the phone
+backs off and resends; those are counted apart (``busy_answers``).
 
 Phases, in order, on one server (SQLite, the one-machine setup):
 
@@ -34,8 +36,10 @@ app's throughput; the ratio is still "same client, same machine".
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import math
+import multiprocessing
 import os
 import resource
 import subprocess
@@ -45,7 +49,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -80,11 +83,16 @@ class _Recorder:
         self.latencies: dict[str, list[float]] = {}
         self.statuses: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
+        self.busy: Counter[str] = Counter()
 
     def add(self, kind: str, seconds: float, status: int | None) -> None:
         with self.lock:
             self.latencies.setdefault(kind, []).append(seconds)
-            if status is None:
+            if status in (429, 503):
+                # "busy, retry after": flow control the protocol defines; the phone
+                # backs off and resends (counted apart, not as an error)
+                self.busy[f"{kind}: {status}"] += 1
+            elif status is None:
                 self.errors[f"{kind}: no answer"] += 1
             elif status >= 400 and not (kind == "blob HEAD" and status == 404):
                 # (a HEAD answering 404 is how an upload learns it starts from zero)
@@ -127,12 +135,6 @@ def _phone(folder: str, username: str, base_url: str, recorder: _Recorder) -> An
     )
 
 
-def _wait_until(start_at: float) -> None:
-    delay = start_at - time.time()
-    if delay > 0:
-        time.sleep(delay)
-
-
 def _setup(p: Any, username: str) -> None:
     p.login(username, PASSWORD)
     p.enroll()
@@ -143,10 +145,10 @@ def _first_sync(p: Any, _username: str) -> None:
     p.sync()
 
 
-def _poll_until(deadline: float) -> Callable[[Any, str], int]:
+def _poll_until(deadline: list[float]) -> Callable[[Any, str], int]:
     def poll(p: Any, _username: str) -> int:
         n = 0
-        while time.time() < deadline:
+        while time.time() < deadline[0]:
             p.engine.pull_all()
             n += 1
         return n
@@ -176,13 +178,15 @@ def _reconnect(prepared: dict[str, bytes]) -> Callable[[Any, str], None]:
     def go(p: Any, username: str) -> None:
         if prepared[username]:
             upload_blob(p.api, prepared[username], "image/jpeg")
-        p.sync()
+        p.run_until_synced(max_attempts=8)  # backs off on "busy, retry later"
 
     return go
 
 
-def _worker(task: dict[str, Any]) -> dict[str, Any]:
-    """One load process: its phones as threads; all start at ``start_at``."""
+def _worker(task: dict[str, Any], ready: Any, out: Any) -> None:
+    """One load process: its phones as threads. Once every phone is built (and its
+    offline edits queued), it waits at ``ready`` for the other load processes, then all
+    phones start at once."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     import logging
@@ -196,23 +200,25 @@ def _worker(task: dict[str, Any]) -> dict[str, Any]:
     results: list[Any] = []
     durations: list[float] = []
     spans: list[tuple[float, float]] = []
+    deadline = [0.0]
     action: Callable[[Any, str], Any]
     if phase == "setup":
         action = _setup
     elif phase == "first_sync":
         action = _first_sync
     elif phase == "poll":
-        action = _poll_until(task["start_at"] + task["seconds"])
+        action = _poll_until(deadline)
     else:
         prepared = {
             u: _offline_edits(p, u, task["photo_every"], task["photo"])
             for p, u in zip(phones, users, strict=True)
         }
         action = _reconnect(prepared)
+    go = threading.Event()
 
     def one(pair: tuple[Any, str]) -> None:
         p, u = pair
-        _wait_until(task["start_at"])
+        go.wait()
         t, wall = time.perf_counter(), time.time()
         try:
             results.append(action(p, u))
@@ -221,23 +227,32 @@ def _worker(task: dict[str, Any]) -> dict[str, Any]:
         durations.append(time.perf_counter() - t)
         spans.append((wall, time.time()))
 
-    if task.get("sequential"):
-        for pair in zip(phones, users, strict=True):
+    pairs = list(zip(phones, users, strict=True))
+    threads = [] if task["sequential"] else [threading.Thread(target=one, args=(x,)) for x in pairs]
+    for thread in threads:
+        thread.start()
+    ready.wait()  # every load process is ready
+    deadline[0] = time.time() + task.get("seconds", 0.0)
+    go.set()
+    if task["sequential"]:
+        for pair in pairs:
             one(pair)
-    else:
-        with ThreadPoolExecutor(max_workers=len(phones)) as pool:
-            list(pool.map(one, zip(phones, users, strict=True)))
+    for thread in threads:
+        thread.join()
     for p in phones:
         p.close()
-    return {
-        "latencies": recorder.latencies,
-        "errors": dict(recorder.errors),
-        "failures": dict(failures),
-        "durations": durations,
-        "results": [r for r in results if isinstance(r, int)],
-        "started": min(a for a, _ in spans),
-        "finished": max(b for _, b in spans),
-    }
+    out.put(
+        {
+            "latencies": recorder.latencies,
+            "errors": dict(recorder.errors),
+            "busy": dict(recorder.busy),
+            "failures": dict(failures),
+            "durations": durations,
+            "results": [r for r in results if isinstance(r, int)],
+            "started": min(a for a, _ in spans),
+            "finished": max(b for _, b in spans),
+        }
+    )
 
 
 # --- the server side ------------------------------------------------------------------
@@ -299,6 +314,7 @@ class Served:
             self.proc = subprocess.Popen(
                 argv, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
             )
+        atexit.register(self.stop)  # never leave a server behind
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -343,8 +359,10 @@ def start_doorstep(env: dict[str, str], folder: Path, server: str = "uvicorn") -
     port = free_port()
     argv = [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--log-level", "warning"]
-    if server == "granian":
-        argv = [sys.executable, "-m", "bench.granian_serve", "--port", str(port)]
+    if server == "granian":  # the same app, built by its factory (settings from env)
+        argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1"]
+        argv += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+        argv += ["--factory", "server.app:create_app"]
     return Served(argv, env, port, folder / f"server-{port}.log")
 
 
@@ -390,20 +408,17 @@ class Fleet:
         **extra: Any,
     ) -> dict[str, Any]:
         workers = 1 if sequential else max(1, min(self.options.workers, len(users)))
-        chunks = [users[i::workers] for i in range(workers)]
-        start_at = time.time() + 1.5 + 0.002 * len(users)  # every process up and ready
+        chunks = [c for c in (users[i::workers] for i in range(workers)) if c]
         tasks = [
             {
                 "phase": phase,
                 "base_url": base_url,
                 "users": chunk,
                 "folder": str(self.stores),
-                "start_at": start_at,
                 "sequential": sequential,
                 **extra,
             }
             for chunk in chunks
-            if chunk
         ]
         peak: dict[str, int] = {}
         stop = threading.Event()
@@ -417,12 +432,23 @@ class Fleet:
         before = sampler.memory_kib() if sampler else {}
         watcher = threading.Thread(target=sample, daemon=True)
         watcher.start()
-        with ProcessPoolExecutor(max_workers=len(tasks)) as pool:
-            parts = list(pool.map(_worker, tasks))
-        stop.set()
-        watcher.join()
+        ctx = multiprocessing.get_context("fork")
+        ready, queue = ctx.Barrier(len(tasks)), ctx.Queue()
+        procs = [ctx.Process(target=_worker, args=(t, ready, queue)) for t in tasks]
+        for proc in procs:
+            proc.start()
+        parts = []
+        try:
+            for _ in procs:
+                parts.append(queue.get(timeout=1800))
+        finally:
+            for proc in procs:
+                proc.join(30)
+            stop.set()
+            watcher.join()
         latencies: dict[str, list[float]] = {}
         errors: Counter[str] = Counter()
+        busy: Counter[str] = Counter()
         failures: Counter[str] = Counter()
         durations: list[float] = []
         counts = 0
@@ -430,6 +456,7 @@ class Fleet:
             for k, v in part["latencies"].items():
                 latencies.setdefault(k, []).extend(v)
             errors.update(part["errors"])
+            busy.update(part["busy"])
             failures.update(part["failures"])
             durations.extend(part["durations"])
             counts += sum(part["results"])
@@ -446,6 +473,7 @@ class Fleet:
             "latency_by_kind": {k: _stats(v) for k, v in sorted(latencies.items())},
             "errors": sum(errors.values()) + sum(failures.values()),
             "error_kinds": dict(errors),
+            "busy_answers": dict(busy),
             "failures": dict(failures),
             "phone_seconds": _stats(durations),
         }
@@ -517,7 +545,8 @@ def run(options: FleetOptions, progress: Progress | None = None) -> dict[str, An
                 f"[bench] fleet: reconnect storm of {len(poll_users)} phones in "
                 f"{result['reconnect']['seconds']:.1f} s, p99 "
                 f"{result['reconnect']['latency'].get('p99_ms', 0):.0f} ms, "
-                f"{result['reconnect']['errors']} errors"
+                f"{result['reconnect']['errors']} errors, "
+                f"{sum(result['reconnect']['busy_answers'].values())} busy answers (retried)"
             )
             body = _empty_pull_body(server.url, poll_users[0], fleet)
         finally:
