@@ -19,7 +19,7 @@ from datetime import datetime
 
 import msgspec
 from sqlalchemy import Text, and_, bindparam, cast, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from server.db.dialect import is_postgresql
 from server.db.models import Bucket, BucketEntity, BucketOp, DeviceSyncState
@@ -107,8 +107,12 @@ async def begin_snapshot(session: AsyncSession) -> None:
         await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
+Executor = AsyncSession | AsyncConnection
+"""A session or, lighter for a read that needs no ORM at all, a connection."""
+
+
 async def pull(
-    session: AsyncSession,
+    session: Executor,
     *,
     codec: CursorCodec,
     technician_id: uuid.UUID,
@@ -117,7 +121,8 @@ async def pull(
     limit: int,
     now: datetime,
 ) -> PullPage:
-    """Call inside a session begun with ``begin_snapshot``."""
+    """Call inside a session begun with ``begin_snapshot`` (or a connection in a
+    transaction at REPEATABLE READ on PostgreSQL)."""
     row = (await session.execute(_HEAD, {"tech": technician_id, "device": device_id})).one_or_none()
     if row is not None:
         epoch, head, floor, last_mid = row
@@ -152,9 +157,7 @@ async def pull(
     return answer(*await _incremental(session, c, head, limit))
 
 
-async def _snapshot(
-    session: AsyncSession, c: Cursor, limit: int
-) -> tuple[list[PullOp], Cursor, bool]:
+async def _snapshot(session: Executor, c: Cursor, limit: int) -> tuple[list[PullOp], Cursor, bool]:
     """Entities as of version ``c.version``, in (type, id) order. Entities changed later
     are left to the incremental phase, which delivers every operation after it."""
     where = [BucketEntity.technician_id == c.technician_id, BucketEntity.version <= c.version]
@@ -179,7 +182,7 @@ async def _snapshot(
 
 
 async def _incremental(
-    session: AsyncSession, c: Cursor, head: int, limit: int
+    session: Executor, c: Cursor, head: int, limit: int
 ) -> tuple[list[PullOp], Cursor, bool]:
     """Operations after the cursor. An operation whose entity has moved on since is
     skipped: the later operation carries the latest document."""

@@ -27,7 +27,7 @@ from server.errors import Forbidden, Invalid, NotFound
 from sync.cursor import CursorCodec
 from sync.packet_types import JobPacket
 from sync.packets import build_packets
-from sync.pull import begin_snapshot, encode_page, pull
+from sync.pull import encode_page, pull
 from sync.push import push
 from sync.wire import EnrollRequest, EnrollResponse, PullResponse, PushRequestDoc, PushResponse
 
@@ -111,27 +111,32 @@ class SyncController(Controller):
         if p.device_id and device_id and device_id != p.device_id:
             raise Forbidden("device_mismatch", "The access token belongs to another device.")
         db: Database = request.app.state.db
-        async with db.reader() as session:
-            await begin_snapshot(session)
-            if device is not None and p.device_id is None:
-                row = (
-                    await session.execute(
-                        select(Device.user_id, Device.revoked_at).where(Device.id == device)
-                    )
-                ).one_or_none()
-                if row is None or row.user_id != p.user_id:
-                    raise Forbidden("device_not_enrolled", "That device is not enrolled to you.")
-                if row.revoked_at is not None:
-                    raise Forbidden("device_revoked", "This device has been revoked.")
-            page = await pull(
-                session,
-                codec=_codec(request),
-                technician_id=p.user_id,
-                device_id=device,
-                cursor=cursor,
-                limit=limit,
-                now=ctx.now,
-            )
+        # A bare connection, not an ORM session: the pull reads rows and nothing else.
+        async with db.engine.connect() as conn:
+            if db.engine.dialect.name == "postgresql":  # one snapshot for every read
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                if device is not None and p.device_id is None:
+                    row = (
+                        await conn.execute(
+                            select(Device.user_id, Device.revoked_at).where(Device.id == device)
+                        )
+                    ).one_or_none()
+                    if row is None or row.user_id != p.user_id:
+                        raise Forbidden(
+                            "device_not_enrolled", "That device is not enrolled to you."
+                        )
+                    if row.revoked_at is not None:
+                        raise Forbidden("device_revoked", "This device has been revoked.")
+                page = await pull(
+                    conn,
+                    codec=_codec(request),
+                    technician_id=p.user_id,
+                    device_id=device,
+                    cursor=cursor,
+                    limit=limit,
+                    now=ctx.now,
+                )
         # Encoded here, in one pass: the documents are the stored JSON text. The bytes
         # are a ``PullResponse`` (the annotation gives the OpenAPI schema).
         body: Any = encode_page(page)
