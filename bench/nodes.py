@@ -114,6 +114,7 @@ class RoundRobinProxy:
 
         self._loop.call_soon_threadsafe(stop)
         self._thread.join(10)
+        self._loop.close()  # its self-pipe sockets too
 
 
 async def _create_database(admin_url: str) -> str | None:

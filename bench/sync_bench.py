@@ -56,9 +56,13 @@ class Options:
 
 
 @contextmanager
-def _counting(db: Database) -> Iterator[list[int]]:
-    """Count the SQL statements the app sends while inside (``BEGIN`` included)."""
+def _counting(db: Database, state: Any = None) -> Iterator[list[int]]:
+    """Count the SQL statements the app sends while inside (``BEGIN`` included): on its
+    engines, and through the SQLite pull reader (``sync.pull.SqlitePullReader``) when
+    the app's ``state`` has one."""
     count = [0]
+    reader = getattr(state, "pull_reader", None)
+    before = reader.statements if reader is not None else 0
 
     def listener(*_: Any) -> None:
         count[0] += 1
@@ -71,6 +75,9 @@ def _counting(db: Database) -> Iterator[list[int]]:
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", listener)
+        reader = reader or getattr(state, "pull_reader", None)
+        if reader is not None:
+            count[0] += reader.statements - before
 
 
 class _Bench:
@@ -88,6 +95,8 @@ class _Bench:
         self.progress = Progress()
         self.subjects: dict[str, Side] = {}
         self.baseline_mid = 0
+        self.state: Any = None
+        """The app's state (for its SQLite pull reader's statement count)."""
 
     async def _get(self, params: dict[str, Any]) -> bytes:
         r = await self.client.get("/sync/v1/pull", params=params, headers=self.world.phone)
@@ -245,7 +254,7 @@ class _Bench:
         self.subjects[name] = subject
 
         async def counted(arg: Any) -> None:
-            with _counting(self.db) as statements:
+            with _counting(self.db, self.state) as statements:
                 result = run(arg)
                 if inspect.isawaitable(result):
                     await result
@@ -315,6 +324,7 @@ async def _measure(
         raw = RawSqlite(path)
         try:
             bench = _Bench(client, db, world, raw, options)
+            bench.state = app.state
             gc.collect()
             gc.freeze()  # the app's long-lived objects: out of every later collection
             results: list[Comparison] = []

@@ -242,6 +242,9 @@ class SqlitePullReader:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="doorstep-pull")
+        self.statements = 0
+        """SQL statements run so far, ``BEGIN`` and ``COMMIT`` included (for the benchmark;
+        approximate under concurrent pulls)."""
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -283,12 +286,14 @@ class SqlitePullReader:
         tech = technician_id.hex
         device = device_id.hex if device_id is not None else None
         conn.execute("BEGIN")
+        self.statements += 3  # BEGIN, the head, COMMIT
         try:
             row = conn.execute(_SQL_HEAD, (device, tech)).fetchone()
             if row is not None:
                 epoch, head, floor, last_mid = row
             else:
                 epoch, head, floor = 1, 0, 0
+                self.statements += 1
                 found = conn.execute(_SQL_LAST_MID, (device,)).fetchone() if device else None
                 last_mid = found[0] if found else None
             last_mid = last_mid or 0
@@ -307,13 +312,16 @@ class SqlitePullReader:
                 )
 
             if c is None:
+                self.statements += 1
                 return answer(*self._snapshot(conn, Cursor(technician_id, epoch, "s", head), limit))
             if c.epoch != epoch or c.version < floor or c.version > head:
                 return answer([], Cursor(technician_id, epoch, "s", head), False, reset=True)
             if c.phase == "s":
+                self.statements += 1
                 return answer(*self._snapshot(conn, c, limit))
             if c.version == head:
                 return answer([], c, has_more=False)
+            self.statements += 1
             return answer(*self._incremental(conn, c, head, limit))
         finally:
             conn.execute("COMMIT")
