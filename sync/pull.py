@@ -243,7 +243,7 @@ class SqlitePullReader:
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="doorstep-pull")
         self.statements = 0
-        """SQL statements run so far, ``BEGIN`` and ``COMMIT`` included (for the benchmark;
+        """SQL statements run so far, ``BEGIN`` included, ``COMMIT`` not (for the benchmark;
         approximate under concurrent pulls)."""
 
     def _connection(self) -> sqlite3.Connection:
@@ -286,7 +286,7 @@ class SqlitePullReader:
         tech = technician_id.hex
         device = device_id.hex if device_id is not None else None
         conn.execute("BEGIN")
-        self.statements += 3  # BEGIN, the head, COMMIT
+        self.statements += 2  # BEGIN and the head (COMMIT not counted, as on the engines)
         try:
             row = conn.execute(_SQL_HEAD, (device, tech)).fetchone()
             if row is not None:
