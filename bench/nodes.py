@@ -64,6 +64,7 @@ class RoundRobinProxy:
         self._turn = itertools.count()
         self.port = 0
         self.connections: dict[int, int] = {}
+        self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -88,11 +89,14 @@ class RoundRobinProxy:
         ports = self.upstreams
         port = ports[next(self._turn) % len(ports)]
         self.connections[port] = self.connections.get(port, 0) + 1
+        self._writers.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
             writer.close()
+            self._writers.discard(writer)
             return
+        self._writers.add(up_writer)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
@@ -105,16 +109,30 @@ class RoundRobinProxy:
                 with suppress(Exception):
                     dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            self._writers.discard(writer)
+            self._writers.discard(up_writer)
 
     def close(self) -> None:
-        def stop() -> None:
-            self._server.close()
-            self._loop.stop()
+        """Close every connection, stop the loop and close it (no socket left open)."""
 
-        self._loop.call_soon_threadsafe(stop)
+        async def shutdown() -> None:
+            self._server.close()
+            for w in list(self._writers):
+                w.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._server.wait_closed()
+            await asyncio.sleep(0)  # let the closed transports release their sockets
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(15)
+        self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
-        self._loop.close()  # its self-pipe sockets too
+        self._loop.close()
 
 
 async def _create_database(admin_url: str) -> str | None:

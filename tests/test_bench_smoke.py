@@ -7,6 +7,7 @@ its npm install alone takes minutes. The nodes part needs PostgreSQL and Redis
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +170,11 @@ def test_round_robin_proxy_alternates_between_upstreams() -> None:
         assert answers == [b"A", b"B", b"A", b"B"]
         assert proxy.connections == {port_a: 2, port_b: 2}
     finally:
-        proxy.close()
-        a.close()
-        b.close()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            proxy.close()
+            a.close()
+            b.close()
+            gc.collect()
+    # nothing left open: no loop, transport or socket for a later test to trip on
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
