@@ -32,8 +32,13 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check server sync client_sdk fixtures tests bench
 	$(BIN)/mypy server sync client_sdk fixtures
 
-bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+# BENCH_ARGS: e.g. "--parts sync,growth --big" (python -m bench --help)
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -56,9 +56,13 @@ class Options:
 
 
 @contextmanager
-def _counting(db: Database) -> Iterator[list[int]]:
-    """Count the SQL statements the app sends while inside (``BEGIN`` included)."""
+def _counting(db: Database, state: Any = None) -> Iterator[list[int]]:
+    """Count the SQL statements the app sends while inside (``BEGIN`` included): on its
+    engines, and through the SQLite pull reader (``sync.pull.SqlitePullReader``) when
+    the app's ``state`` has one."""
     count = [0]
+    reader = getattr(state, "pull_reader", None)
+    before = reader.statements if reader is not None else 0
 
     def listener(*_: Any) -> None:
         count[0] += 1
@@ -71,6 +75,9 @@ def _counting(db: Database) -> Iterator[list[int]]:
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", listener)
+        reader = reader or getattr(state, "pull_reader", None)
+        if reader is not None:
+            count[0] += reader.statements - before
 
 
 class _Bench:
@@ -88,6 +95,8 @@ class _Bench:
         self.progress = Progress()
         self.subjects: dict[str, Side] = {}
         self.baseline_mid = 0
+        self.state: Any = None
+        """The app's state (for its SQLite pull reader's statement count)."""
 
     async def _get(self, params: dict[str, Any]) -> bytes:
         r = await self.client.get("/sync/v1/pull", params=params, headers=self.world.phone)
@@ -149,6 +158,35 @@ class _Bench:
             f"incremental pull ({limit} ops -> {n} docs)",
             self._pull_side(params),
             Side(run=lambda _: self.raw.incremental(self.tech, self.device, after, limit)),
+        )
+
+    async def _ceiling(self, name: str, label: str, params: dict[str, Any]) -> Comparison:
+        """Doorstep's pull against a bare Litestar handler sending the same bytes over
+        the same in-process transport (``bench/bare.py``): the framework's floor."""
+        from bench.bare import bare_app
+
+        body = await self._get(params)
+        app = bare_app(body)
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://bare.bench") as bare:
+
+            async def get_bare(_: Any) -> bytes:
+                r = await bare.get("/sync/v1/pull", params=params, headers=self.world.phone)
+                if r.content != body:
+                    raise RuntimeError("the bare handler answered other bytes")
+                return r.content
+
+            return await self._compare(name, label, self._pull_side(params), Side(run=get_bare))
+
+    async def ceiling_empty(self) -> Comparison:
+        params = {"cursor": self.world.cursor_head, "limit": 200}
+        return await self._ceiling(
+            "ceiling_empty_pull", "empty pull vs bare Litestar handler", params
+        )
+
+    async def ceiling_first_sync(self) -> Comparison:
+        return await self._ceiling(
+            "ceiling_first_sync", "first sync vs bare Litestar handler", {"limit": 1000}
         )
 
     def _notes(self, device: uuid.UUID, first_mid: int) -> bytes:
@@ -216,7 +254,7 @@ class _Bench:
         self.subjects[name] = subject
 
         async def counted(arg: Any) -> None:
-            with _counting(self.db) as statements:
+            with _counting(self.db, self.state) as statements:
                 result = run(arg)
                 if inspect.isawaitable(result):
                     await result
@@ -286,6 +324,7 @@ async def _measure(
         raw = RawSqlite(path)
         try:
             bench = _Bench(client, db, world, raw, options)
+            bench.state = app.state
             gc.collect()
             gc.freeze()  # the app's long-lived objects: out of every later collection
             results: list[Comparison] = []
@@ -294,6 +333,8 @@ async def _measure(
                 bench.first_sync,
                 bench.empty_pull,
                 bench.incremental_pull,
+                bench.ceiling_first_sync,
+                bench.ceiling_empty,
                 bench.push,  # last: it appends to the bucket the pulls read
             ):
                 results.append(await measure())

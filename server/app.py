@@ -125,6 +125,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await app.state.pokes.stop()  # ends open event streams
             await app.state.limiter.close()
+            if getattr(app.state, "pull_reader", None) is not None:  # sync_api/routes.py
+                app.state.pull_reader.close()
             await db.dispose()  # outside the cancelled scope, or it would be cancelled too
 
     return Litestar(

@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.dialect import insert_for
@@ -36,6 +36,13 @@ __all__ = [
     "refresh_jobs",
     "write",
 ]
+
+_ENTITIES = cast(Table, BucketEntity.__table__)
+_DELETE_ENTITY = delete(_ENTITIES).where(
+    _ENTITIES.c.technician_id == bindparam("t"),
+    _ENTITIES.c.entity_type == bindparam("et"),
+    _ENTITIES.c.entity_id == bindparam("eid"),
+)
 
 LINGERING = (JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.UNABLE_TO_COMPLETE)
 """Statuses whose packet leaves the phone after the retention period."""
@@ -94,29 +101,37 @@ async def write(session: AsyncSession, changes: dict[uuid.UUID, list[Change]]) -
         ]
         if holdings:
             await session.execute(insert(JobHolder).values(holdings).on_conflict_do_nothing())
-        for i, c in enumerate(ops):
-            if c.op == "put":
-                stmt = insert(BucketEntity).values(
-                    technician_id=tid,
-                    entity_type=c.entity_type,
-                    entity_id=c.entity_id,
-                    version=first + i,
-                    doc=c.doc,
-                )
-                await session.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["technician_id", "entity_type", "entity_id"],
-                        set_={"version": stmt.excluded.version, "doc": stmt.excluded.doc},
-                    )
-                )
-            else:
-                await session.execute(
-                    delete(BucketEntity).where(
-                        BucketEntity.technician_id == tid,
-                        BucketEntity.entity_type == c.entity_type,
-                        BucketEntity.entity_id == c.entity_id,
-                    )
-                )
+        # The documents: only each entity's last operation matters, written in one
+        # statement for the puts and one for the removes (not one per entity).
+        final = {(c.entity_type, c.entity_id): (first + i, c) for i, c in enumerate(ops)}
+        puts = [
+            {
+                "technician_id": tid,
+                "entity_type": c.entity_type,
+                "entity_id": c.entity_id,
+                "version": version,
+                "doc": c.doc,
+            }
+            for version, c in final.values()
+            if c.op == "put"
+        ]
+        removes = [
+            {"t": tid, "et": c.entity_type, "eid": c.entity_id}
+            for _, c in final.values()
+            if c.op == "remove"
+        ]
+        if puts:
+            stmt = insert(BucketEntity)
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["technician_id", "entity_type", "entity_id"],
+                    set_={"version": stmt.excluded.version, "doc": stmt.excluded.doc},
+                ),
+                puts,
+            )
+        if removes:
+            conn = await session.connection()
+            await conn.execute(_DELETE_ENTITY, removes)
         add_pokes(session, [tid])  # the phone is told to pull once this commits
 
 

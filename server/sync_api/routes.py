@@ -10,7 +10,8 @@ import binascii
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import MediaType
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy import select
@@ -27,7 +28,7 @@ from server.limits import rate_limit
 from sync.cursor import CursorCodec
 from sync.packet_types import JobPacket
 from sync.packets import build_packets
-from sync.pull import begin_snapshot, pull
+from sync.pull import SqlitePullReader, encode_page, pull
 from sync.push import push
 from sync.wire import EnrollRequest, EnrollResponse, PullResponse, PushRequestDoc, PushResponse
 
@@ -42,6 +43,17 @@ def _codec(request: Request[Any, Any, Any]) -> CursorCodec:
         codec = CursorCodec(request.app.state.settings.signing_key())
         request.app.state.cursor_codec = codec
     return codec
+
+
+def _sqlite_reader(request: Request[Any, Any, Any], db: Database) -> SqlitePullReader | None:
+    """The one-hand-off pull reader for an SQLite file database (None otherwise)."""
+    state = request.app.state
+    reader: SqlitePullReader | None = getattr(state, "pull_reader", None)
+    if reader is None and db.is_sqlite:
+        path = db.engine.url.database
+        if path and path != ":memory:":
+            reader = state.pull_reader = SqlitePullReader(path)
+    return reader
 
 
 async def _publish(request: Request[Any, Any, Any], session: AsyncSession) -> None:
@@ -101,7 +113,7 @@ class SyncController(Controller):
             uuid.UUID | None,
             Parameter(description="Your device, to learn its last applied mutation"),
         ] = None,
-    ) -> PullResponse:
+    ) -> Response[PullResponse]:
         """Pull the caller's bucket: a snapshot without a cursor, then the operations after
         the cursor. Repeat while ``has_more``. On ``reset``: push what is pending, drop
         the bucket's documents, pull without a cursor. ``last_applied_mid`` comes from
@@ -111,27 +123,39 @@ class SyncController(Controller):
         if p.device_id and device_id and device_id != p.device_id:
             raise Forbidden("device_mismatch", "The access token belongs to another device.")
         db: Database = request.app.state.db
-        async with db.reader() as session:
-            await begin_snapshot(session)
-            if device is not None and p.device_id is None:
+        if device is not None and p.device_id is None:  # a token not bound to a device
+            async with db.reader() as session:
                 row = (
                     await session.execute(
                         select(Device.user_id, Device.revoked_at).where(Device.id == device)
                     )
                 ).one_or_none()
-                if row is None or row.user_id != p.user_id:
-                    raise Forbidden("device_not_enrolled", "That device is not enrolled to you.")
-                if row.revoked_at is not None:
-                    raise Forbidden("device_revoked", "This device has been revoked.")
-            return await pull(
-                session,
-                codec=_codec(request),
-                technician_id=p.user_id,
-                device_id=device,
-                cursor=cursor,
-                limit=limit,
-                now=ctx.now,
-            )
+            if row is None or row.user_id != p.user_id:
+                raise Forbidden("device_not_enrolled", "That device is not enrolled to you.")
+            if row.revoked_at is not None:
+                raise Forbidden("device_revoked", "This device has been revoked.")
+        args: dict[str, Any] = {
+            "codec": _codec(request),
+            "technician_id": p.user_id,
+            "device_id": device,
+            "cursor": cursor,
+            "limit": limit,
+            "now": ctx.now,
+        }
+        reader = _sqlite_reader(request, db)
+        if reader is not None:  # SQLite: the whole pull in one hand-off to a thread
+            page = await reader.pull(**args)
+        else:
+            # A bare connection, not an ORM session: the pull reads rows, nothing else.
+            async with db.engine.connect() as conn:
+                if db.engine.dialect.name == "postgresql":  # one snapshot for every read
+                    await conn.execution_options(isolation_level="REPEATABLE READ")
+                async with conn.begin():
+                    page = await pull(conn, **args)
+        # Encoded here, in one pass: the documents are the stored JSON text. The bytes
+        # are a ``PullResponse`` (the annotation gives the OpenAPI schema).
+        body: Any = encode_page(page)
+        return Response(body, media_type=MediaType.JSON)
 
     @post("/push", guards=[TECH, rate_limit("push")], status_code=HTTP_200_OK)
     async def push(
