@@ -150,6 +150,12 @@ class Uploader(threading.Thread):
                 time.sleep(0.05)
 
 
+def _wait(done: Any, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _state(url: str, shas: list[str]) -> dict[str, Any]:
     async def go() -> dict[str, Any]:
         db = make_database(url)
@@ -202,10 +208,17 @@ def test_kill9_during_uploads_loses_nothing_and_leaves_no_half_blob(
         uploader = Uploader(server, tech, device["device_id"], job["id"])
         uploader.start()
         rng = random.Random(11)
-        for _ in range(KILLS):
-            time.sleep(rng.uniform(0.3, 1.0))
+        # Kill while there is still work: after the first, third and fifth photo, at a
+        # random moment of the next one; keep the server down until the phone has felt it
+        # (a loaded machine must not let the uploads slip between the kills).
+        for photos_done in range(1, 2 * KILLS, 2):
+            _wait(lambda n=photos_done: len(uploader.done) >= n or not uploader.is_alive())
+            if not uploader.is_alive():
+                break
+            time.sleep(rng.uniform(0.0, 0.15))
+            felt = uploader.failures
             server.kill()
-            time.sleep(0.2)
+            _wait(lambda felt=felt: uploader.failures > felt or not uploader.is_alive(), 10)
             server.start()
         uploader.join(170)
         assert not uploader.is_alive(), "the phone never finished uploading"
