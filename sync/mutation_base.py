@@ -28,6 +28,7 @@ from sync.vocabulary import JobStatus
 
 __all__ = [
     "Applied",
+    "Deferred",
     "Handler",
     "MutationContext",
     "Rejected",
@@ -59,12 +60,23 @@ class Applied:
 
 
 @dataclass
+class Deferred:
+    """What a push's chunk has added to the session without flushing it (``DEFERRABLE``
+    in ``sync.mutations``): the push flushes it all at once, before anything else
+    reads it. Until then a handler must look here for what the chunk already holds."""
+
+    note_ids: set[uuid.UUID] = field(default_factory=set)
+
+
+@dataclass
 class MutationContext:
     session: AsyncSession
     technician_id: uuid.UUID
     device_id: uuid.UUID
     envelope: wire.MutationEnvelope
     now: datetime
+    deferred: Deferred | None = None
+    """Set when the handler's inserts may stay pending (see ``Deferred``)."""
 
 
 Handler = Callable[[MutationContext, Any, Job | None], Awaitable[Applied]]
@@ -185,4 +197,5 @@ async def record(
         source="sync",
         device_id=ctx.device_id,
         fact=fact,
+        flush=not (fact and ctx.deferred is not None),
     )

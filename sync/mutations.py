@@ -13,6 +13,7 @@ from sync import field_evidence, photos, wire
 from sync.evidence_wire import EVIDENCE_ARGS
 from sync.mutation_base import (
     Applied,
+    Deferred,
     Handler,
     MutationContext,
     Rejected,
@@ -25,7 +26,7 @@ from sync.mutation_base import (
 )
 from sync.vocabulary import JobStatus
 
-__all__ = ["HANDLERS", "Applied", "MutationContext", "Rejected", "apply"]
+__all__ = ["DEFERRABLE", "HANDLERS", "Applied", "Deferred", "MutationContext", "Rejected", "apply"]
 
 S = JobStatus
 
@@ -86,7 +87,8 @@ async def start_work(ctx: MutationContext, _args: wire.EmptyArgs, job: Job | Non
 
 async def note(ctx: MutationContext, args: wire.NoteArgs, job: Job | None) -> Applied:
     assert job is not None
-    if await ctx.session.get(JobNote, args.note_id) is not None:
+    pending = ctx.deferred.note_ids if ctx.deferred is not None else set()
+    if args.note_id in pending or await ctx.session.get(JobNote, args.note_id) is not None:
         return Applied()  # the same fact sent under a new mid: already kept
     flags = fact_flags(ctx, job)
     ctx.session.add(
@@ -96,7 +98,10 @@ async def note(ctx: MutationContext, args: wire.NoteArgs, job: Job | None) -> Ap
             text=args.text,
         )
     )
-    await ctx.session.flush()
+    if ctx.deferred is not None:
+        ctx.deferred.note_ids.add(args.note_id)
+    else:
+        await ctx.session.flush()
     await record(ctx, job, "fact:note", {"note_id": str(args.note_id), "flags": flags}, fact=True)
     return Applied(flags=flags)
 
@@ -187,6 +192,17 @@ HANDLERS: dict[str, Handler] = {
     **field_evidence.HANDLERS,
     **photos.HANDLERS,
 }
+DEFERRABLE = frozenset({"job.note"})
+"""Mutations a push may apply without a savepoint and leave unflushed until the end of
+its chunk (``MutationContext.deferred``). Each of them, checked by reading it:
+
+- raises ``Rejected`` only before it writes anything (``apply``: unknown name, bad
+  arguments, ``job_for``), so there is never a half-applied mutation to roll back; any
+  other exception aborts the whole chunk, with or without a savepoint;
+- only inserts facts (no job version, no hooks, no bucket change), which nothing else in
+  the chunk reads before the push flushes them, except the same handler's own duplicate
+  check, which looks at ``Deferred`` too.
+A handler that changes this must leave the set."""
 ARGS: dict[str, type[msgspec.Struct]] = {**wire.MUTATION_ARGS, **EVIDENCE_ARGS}
 assert set(HANDLERS) <= set(ARGS), "every mutation needs an args type"
 
