@@ -34,7 +34,15 @@ from server.db.engine import Database
 from server.db.models import Device, DeviceSyncState, LedgerEntry
 from server.errors import Conflict, Forbidden, Invalid, RetryLater
 from sync import buckets, ledger, verdicts
-from sync.mutations import DEFERRABLE, Applied, Deferred, MutationContext, Rejected, apply
+from sync.mutations import (
+    DEFERRABLE,
+    Applied,
+    Deferred,
+    MutationContext,
+    Rejected,
+    apply,
+    prefetch,
+)
 from sync.signing import verify_signature
 from sync.wire import MutationEnvelope, MutationOutcome, PushRequest, PushResponse
 
@@ -111,6 +119,9 @@ async def push(
                     )
                 changed: set[uuid.UUID] = set()
                 run = _Chunk(ledger.Batch(state), state.last_mid, Deferred())
+                await prefetch(
+                    s, [env for env, _ in chunk if env.mid > state.last_mid], run.deferred
+                )
                 for env, raw in chunk:
                     outcome = await _one(s, run, device, env, raw, req, user_id, now, skew)
                     outcomes.append(outcome)
