@@ -66,9 +66,9 @@ Measurements:
     the same 50 notes, 50 hash-chained ledger rows and 50 job events written with
     ``executemany`` in one transaction, plus the device state update (under a second
     device of the technician, so the app's ledger chain stays intact). The app does more
-    than that for real: a savepoint per mutation, the job read, the note-id check, the
-    device state, and each touched job's packet rebuilt and compared with the bucket's.
-    The ratio shows what that costs.
+    than that for real: the device check and lock, the jobs read and locked, the note
+    ids checked, the ledger's canonical hashing, the claims re-judged, through the ORM
+    and a request. The ratio shows what that costs.
 
 How to read the table:
 

@@ -38,14 +38,16 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import select, union
+from sqlalchemy import insert, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.base import new_id
 from server.db.models.sync import DeviceSyncState, LedgerEntry
 
 __all__ = [
     "BATCH_SIZE",
     "GENESIS",
+    "Batch",
     "BreakReason",
     "ChainReport",
     "append",
@@ -213,9 +215,9 @@ def _text(field: str, value: str | None) -> str | None:
     return value
 
 
-async def append(
-    session: AsyncSession,
-    state: DeviceSyncState,
+def _row(
+    prev_hash: str,
+    seq: int,
     *,
     device_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -232,20 +234,8 @@ async def append(
     code: str | None,
     detail: dict[str, Any],
     signature_status: str,
-) -> LedgerEntry:
-    """Add the next row of ``device_id``'s chain and move the head in ``state``.
-
-    The caller has locked ``state`` (``SELECT … FOR UPDATE``) in this transaction, so
-    two pushes of one device cannot both take the same ``seq``; this function flushes
-    and never commits, so the row lands in the same transaction as the mutation's
-    effects and the bump of ``last_mid``. Text fields over their column length raise
-    ``ValueError`` (identically on SQLite and PostgreSQL); NUL characters and lone
-    surrogates are replaced by U+FFFD (PostgreSQL refuses them); ``raw`` is kept byte
-    for byte."""
-    if state.device_id != device_id:
-        raise ValueError("sync state of another device")
-    seq = (state.ledger_seq or 0) + 1
-    prev_hash = state.ledger_head or GENESIS
+) -> dict[str, Any]:
+    """The columns of the row after ``prev_hash`` at ``seq``, its hash included."""
     raw = bytes(raw)
     fields: dict[str, Any] = {
         "device_id": device_id,
@@ -266,12 +256,73 @@ async def append(
         "signature_status": _text("signature_status", signature_status),
     }
     digest = entry_hash(prev_hash, **fields)
-    entry = LedgerEntry(raw=raw, prev_hash=prev_hash, hash=digest, **fields)
+    return {**fields, "raw": raw, "prev_hash": prev_hash, "hash": digest}
+
+
+async def append(
+    session: AsyncSession,
+    state: DeviceSyncState,
+    *,
+    device_id: uuid.UUID,
+    **row: Any,
+) -> LedgerEntry:
+    """Add the next row of ``device_id``'s chain and move the head in ``state``.
+
+    The caller has locked ``state`` (``SELECT … FOR UPDATE``) in this transaction, so
+    two pushes of one device cannot both take the same ``seq``; this function flushes
+    and never commits, so the row lands in the same transaction as the mutation's
+    effects and the bump of ``last_mid``. Text fields over their column length raise
+    ``ValueError`` (identically on SQLite and PostgreSQL); NUL characters and lone
+    surrogates are replaced by U+FFFD (PostgreSQL refuses them); ``raw`` is kept byte
+    for byte. The keywords are those of ``entry_hash`` plus ``raw`` (instead of
+    ``raw_sha256``), without ``seq``. Many rows at once: ``Batch``."""
+    if state.device_id != device_id:
+        raise ValueError("sync state of another device")
+    values = _row(
+        state.ledger_head or GENESIS, (state.ledger_seq or 0) + 1, device_id=device_id, **row
+    )
+    entry = LedgerEntry(**values)
     session.add(entry)
-    state.ledger_seq = seq
-    state.ledger_head = digest
+    state.ledger_seq = values["seq"]
+    state.ledger_head = values["hash"]
     await session.flush()
     return entry
+
+
+class Batch:
+    """The next rows of one device's chain, hashed in order as they are added and
+    written with one ``executemany`` (``write``): a push appends a row per mutation and
+    writes them once per chunk, in the same transaction. Same rows, same hashes as
+    ``append`` one at a time.
+
+    The caller has locked ``state`` in this transaction; ``write`` moves its head. Until
+    then ``seq`` and ``head`` are the chain's head including the rows not yet written."""
+
+    def __init__(self, state: DeviceSyncState) -> None:
+        self.state = state
+        self.seq: int = state.ledger_seq or 0
+        self.head: str = state.ledger_head or GENESIS
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, *, device_id: uuid.UUID, **row: Any) -> dict[str, Any]:
+        """Hash the next row (keywords as ``append``); raises ``ValueError`` as it does,
+        before anything is kept."""
+        if self.state.device_id != device_id:
+            raise ValueError("sync state of another device")
+        values = _row(self.head, self.seq + 1, device_id=device_id, **row)
+        values["id"] = new_id()
+        self.rows.append(values)
+        self.seq, self.head = values["seq"], values["hash"]
+        return values
+
+    async def write(self, session: AsyncSession) -> None:
+        """Insert the rows added since the last ``write`` and move the head in
+        ``state`` (flushed with the caller's next flush or commit)."""
+        if self.rows:
+            await session.execute(insert(LedgerEntry), self.rows)
+            self.rows = []
+        self.state.ledger_seq = self.seq
+        self.state.ledger_head = self.head
 
 
 # --- verifying -----------------------------------------------------------------------

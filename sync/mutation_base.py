@@ -28,6 +28,7 @@ from sync.vocabulary import JobStatus
 
 __all__ = [
     "Applied",
+    "Deferred",
     "Handler",
     "MutationContext",
     "Rejected",
@@ -59,12 +60,31 @@ class Applied:
 
 
 @dataclass
+class Deferred:
+    """What a push's chunk has added to the session without flushing it (``DEFERRABLE``
+    in ``sync.mutations``): the push flushes it all at once, before anything else
+    reads it. Until then a handler must look here for what the chunk already holds."""
+
+    note_ids: set[uuid.UUID] = field(default_factory=set)
+    """Notes that exist, stored or pending, among ``checked_note_ids``."""
+    checked_note_ids: set[uuid.UUID] = field(default_factory=set)
+    """Note ids read from the database at the chunk's start (``prefetch``): for these,
+    ``note_ids`` is the whole truth (only ``job.note`` inserts notes, and the push holds
+    the writer lock on SQLite)."""
+    jobs: dict[uuid.UUID, Job] = field(default_factory=dict)
+    """Jobs read and locked (``FOR UPDATE``) at the chunk's start, kept in the session:
+    ``job_for`` takes them from there instead of reading each again."""
+
+
+@dataclass
 class MutationContext:
     session: AsyncSession
     technician_id: uuid.UUID
     device_id: uuid.UUID
     envelope: wire.MutationEnvelope
     now: datetime
+    deferred: Deferred | None = None
+    """Set when the handler's inserts may stay pending (see ``Deferred``)."""
 
 
 Handler = Callable[[MutationContext, Any, Job | None], Awaitable[Applied]]
@@ -76,7 +96,13 @@ Handler = Callable[[MutationContext, Any, Job | None], Awaitable[Applied]]
 async def job_for(ctx: MutationContext) -> Job:
     if ctx.envelope.job_id is None:
         raise Rejected("job_required", "This mutation needs a job_id.")
-    job = await ctx.session.get(Job, ctx.envelope.job_id, with_for_update=True)
+    job: Job | None
+    if ctx.deferred is not None and ctx.envelope.job_id in ctx.deferred.jobs:
+        # Locked by this transaction already; the session's object is current (or
+        # expired, and then ``get`` reads it again).
+        job = await ctx.session.get(Job, ctx.envelope.job_id)
+    else:
+        job = await ctx.session.get(Job, ctx.envelope.job_id, with_for_update=True)
     if job is None:
         raise Rejected("job_not_found", "No such job.")
     if job.technician_id != ctx.technician_id:
@@ -185,4 +211,5 @@ async def record(
         source="sync",
         device_id=ctx.device_id,
         fact=fact,
+        flush=not (fact and ctx.deferred is not None),
     )

@@ -6,13 +6,18 @@ a phone may send, and ``apply``. Field-evidence mutations live in
 
 from __future__ import annotations
 
+import uuid
+
 import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Appliance, Checkin, Job, JobNote
 from sync import field_evidence, photos, wire
 from sync.evidence_wire import EVIDENCE_ARGS
 from sync.mutation_base import (
     Applied,
+    Deferred,
     Handler,
     MutationContext,
     Rejected,
@@ -25,7 +30,16 @@ from sync.mutation_base import (
 )
 from sync.vocabulary import JobStatus
 
-__all__ = ["HANDLERS", "Applied", "MutationContext", "Rejected", "apply"]
+__all__ = [
+    "DEFERRABLE",
+    "HANDLERS",
+    "Applied",
+    "Deferred",
+    "MutationContext",
+    "Rejected",
+    "apply",
+    "prefetch",
+]
 
 S = JobStatus
 
@@ -86,7 +100,12 @@ async def start_work(ctx: MutationContext, _args: wire.EmptyArgs, job: Job | Non
 
 async def note(ctx: MutationContext, args: wire.NoteArgs, job: Job | None) -> Applied:
     assert job is not None
-    if await ctx.session.get(JobNote, args.note_id) is not None:
+    d = ctx.deferred
+    if d is not None and args.note_id in d.checked_note_ids:
+        known = args.note_id in d.note_ids
+    else:
+        known = await ctx.session.get(JobNote, args.note_id) is not None
+    if known:
         return Applied()  # the same fact sent under a new mid: already kept
     flags = fact_flags(ctx, job)
     ctx.session.add(
@@ -96,7 +115,10 @@ async def note(ctx: MutationContext, args: wire.NoteArgs, job: Job | None) -> Ap
             text=args.text,
         )
     )
-    await ctx.session.flush()
+    if ctx.deferred is not None:
+        ctx.deferred.note_ids.add(args.note_id)
+    else:
+        await ctx.session.flush()
     await record(ctx, job, "fact:note", {"note_id": str(args.note_id), "flags": flags}, fact=True)
     return Applied(flags=flags)
 
@@ -187,8 +209,46 @@ HANDLERS: dict[str, Handler] = {
     **field_evidence.HANDLERS,
     **photos.HANDLERS,
 }
+DEFERRABLE = frozenset({"job.note"})
+"""Mutations a push may apply without a savepoint and leave unflushed until the end of
+its chunk (``MutationContext.deferred``). Each of them, checked by reading it:
+
+- raises ``Rejected`` only before it writes anything (``apply``: unknown name, bad
+  arguments, ``job_for``), so there is never a half-applied mutation to roll back; any
+  other exception aborts the whole chunk, with or without a savepoint;
+- only inserts facts (no job version, no hooks, no bucket change), which nothing else in
+  the chunk reads before the push flushes them, except the same handler's own duplicate
+  check, which looks at ``Deferred`` too.
+A handler that changes this must leave the set."""
 ARGS: dict[str, type[msgspec.Struct]] = {**wire.MUTATION_ARGS, **EVIDENCE_ARGS}
 assert set(HANDLERS) <= set(ARGS), "every mutation needs an args type"
+
+
+async def prefetch(
+    session: AsyncSession, envelopes: list[wire.MutationEnvelope], deferred: Deferred
+) -> None:
+    """Read, for the ``DEFERRABLE`` mutations of a chunk, what their handlers would read
+    one by one: their jobs (locked, in id order) and which of their note ids exist."""
+    job_ids: set[uuid.UUID] = set()
+    note_ids: set[uuid.UUID] = set()
+    for env in envelopes:
+        if env.name != "job.note" or env.job_id is None:
+            continue
+        try:
+            args = msgspec.json.decode(env.args, type=wire.NoteArgs)
+        except msgspec.DecodeError:
+            continue  # rejected by ``apply``
+        job_ids.add(env.job_id)
+        note_ids.add(args.note_id)
+    if job_ids:
+        jobs = await session.scalars(
+            select(Job).where(Job.id.in_(job_ids)).order_by(Job.id).with_for_update()
+        )
+        deferred.jobs.update((job.id, job) for job in jobs)
+    if note_ids:
+        stored = await session.scalars(select(JobNote.id).where(JobNote.id.in_(note_ids)))
+        deferred.note_ids.update(stored)
+        deferred.checked_note_ids.update(note_ids)
 
 
 async def apply(ctx: MutationContext) -> Applied:

@@ -2,10 +2,17 @@
 
 Per mutation: ``mid`` ≤ last applied → ``duplicate`` (with the first outcome);
 ``mid`` > last + 1 → the push is refused naming the expected ``mid``; otherwise the
-mutation is applied (or rejected with a code) in a savepoint together with its ledger
-row and the bump of the device's last ``mid``. Mutations are committed in chunks; a
-transient database failure stops the push and asks the phone to retry later, and
-nothing after it is applied.
+mutation is applied (or rejected with a code) in a savepoint, and gets its ledger row
+and the bump of the device's last ``mid`` in the same transaction. Mutations are
+committed in chunks; a transient database failure stops the push and asks the phone to
+retry later, and nothing after it is applied.
+
+Writes are batched per chunk (the figures: docs/performance.md): the ledger rows are
+hashed in order as the mutations come and inserted with one ``executemany``
+(``ledger.Batch``); the device's state (last ``mid``, ledger head) is updated once;
+mutations in ``DEFERRABLE`` (facts such as notes) run without a savepoint and their rows
+are flushed together. All of it before the chunk's commit, so a chunk is still all or
+nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
@@ -26,7 +34,15 @@ from server.db.engine import Database
 from server.db.models import Device, DeviceSyncState, LedgerEntry
 from server.errors import Conflict, Forbidden, Invalid, RetryLater
 from sync import buckets, ledger, verdicts
-from sync.mutations import Applied, MutationContext, Rejected, apply
+from sync.mutations import (
+    DEFERRABLE,
+    Applied,
+    Deferred,
+    MutationContext,
+    Rejected,
+    apply,
+    prefetch,
+)
 from sync.signing import verify_signature
 from sync.wire import MutationEnvelope, MutationOutcome, PushRequest, PushResponse
 
@@ -102,14 +118,21 @@ async def push(
                         {"expected_mid": state.last_mid + 1, "got_mid": envelopes[0].mid},
                     )
                 changed: set[uuid.UUID] = set()
+                run = _Chunk(ledger.Batch(state), state.last_mid, Deferred())
+                await prefetch(
+                    s, [env for env, _ in chunk if env.mid > state.last_mid], run.deferred
+                )
                 for env, raw in chunk:
-                    outcome = await _one(s, state, device, env, raw, req, user_id, now, skew)
+                    outcome = await _one(s, run, device, env, raw, req, user_id, now, skew)
                     outcomes.append(outcome)
                     if outcome.status in ("applied", "resolved") and env.job_id is not None:
                         changed.add(env.job_id)
                     if outcome.code == "bad_signature":
                         stopped = True
                         break
+                await s.flush()  # the deferred facts, one executemany per table
+                await run.book.write(s)
+                state.last_mid = run.last_mid
                 # A claim is re-judged as its evidence arrives (resends change nothing).
                 await verdicts.recheck(s, list(changed), now)
                 await buckets.flush_deferred(s)
@@ -151,9 +174,19 @@ async def _lock_device(
     return state, device
 
 
+@dataclass
+class _Chunk:
+    """One chunk under way: its ledger rows, the device's last ``mid`` so far (written to
+    the device's state once, at the end), the facts it has not flushed yet."""
+
+    book: ledger.Batch
+    last_mid: int
+    deferred: Deferred
+
+
 async def _one(
     s: AsyncSession,
-    state: DeviceSyncState,
+    run: _Chunk,
     device: Device,
     env: MutationEnvelope,
     raw: msgspec.Raw,
@@ -167,12 +200,10 @@ async def _one(
     if env.device_time is not None and env.device_time > now + FUTURE_SLACK:
         detail["flags"] = ["device_time_in_future"]
 
-    async def record(
+    def record(
         outcome: str, code: str | None, sig: str, extra: dict[str, object] | None = None
     ) -> None:
-        await ledger.append(
-            s,
-            state,
+        run.book.add(
             device_id=device.id,
             user_id=user_id,
             raw=raw_bytes,
@@ -191,7 +222,7 @@ async def _one(
         )
 
     sig = verify_signature(device.public_key, raw_bytes)
-    if env.mid <= state.last_mid:
+    if env.mid <= run.last_mid:
         first = await s.scalar(
             select(LedgerEntry)
             .where(
@@ -203,7 +234,7 @@ async def _one(
             .order_by(LedgerEntry.seq)
             .limit(1)
         )
-        await record(
+        record(
             "duplicate",
             first.code if first else None,
             sig,
@@ -220,7 +251,7 @@ async def _one(
     if sig == "invalid":
         # Not applied and the mid does not advance: a forged mutation must not use up a
         # number the real phone will send.
-        await record("rejected", "bad_signature", sig)
+        record("rejected", "bad_signature", sig)
         return MutationOutcome(
             mid=env.mid,
             id=env.id,
@@ -228,17 +259,29 @@ async def _one(
             code="bad_signature",
             message="The signature does not match this device's key.",
         )
+    deferrable = env.name in DEFERRABLE
     ctx = MutationContext(
-        session=s, technician_id=user_id, device_id=device.id, envelope=env, now=now
+        session=s,
+        technician_id=user_id,
+        device_id=device.id,
+        envelope=env,
+        now=now,
+        deferred=run.deferred if deferrable else None,
     )
     try:
-        async with s.begin_nested():
-            result = await apply(ctx)
+        if deferrable:
+            # Nothing to roll back on Rejected (see DEFERRABLE); what the chunk holds
+            # unflushed is only facts its reads do not depend on.
+            with s.no_autoflush:
+                result = await apply(ctx)
+        else:
+            async with s.begin_nested():
+                result = await apply(ctx)
     except Rejected as r:
         result = None
         rejection = r
     if result is None:
-        await record(
+        record(
             "rejected",
             rejection.code,
             sig,
@@ -254,7 +297,7 @@ async def _one(
         )
     else:
         assert isinstance(result, Applied)
-        await record(
+        record(
             result.status, result.code, sig, {"flags_out": result.flags} if result.flags else None
         )
         outcome = MutationOutcome(
@@ -265,5 +308,5 @@ async def _one(
             message=result.message,
             flags=result.flags,
         )
-    state.last_mid = env.mid
+    run.last_mid = env.mid
     return outcome

@@ -29,10 +29,15 @@ async def record_change(
     remote_addr: str | None = None,
     previous_technician: uuid.UUID | None = None,
     fact: bool = False,
+    flush: bool = True,
 ) -> JobEvent:
     """Record a change to ``job``. ``fact=True``: the phone reported something (a note, a
     check-in on a job already on site) that leaves the job itself as it was — history
-    only, no new version, nothing for the phones to pull again."""
+    only, no new version, nothing for the phones to pull again. ``flush=False`` (facts
+    only): the event stays pending in the session, for a caller that flushes many at
+    once before anything reads them."""
+    if not flush and not fact:
+        raise ValueError("only a fact's event may wait for the caller's flush")
     if not fact:
         job.version += 1
         job.updated_at = now
@@ -49,7 +54,8 @@ async def record_change(
         data=data,
     )
     session.add(event)
-    await session.flush()
+    if flush:
+        await session.flush()
     if not fact:
         await hooks.job_changed(session, job, previous_technician=previous_technician)
         await hooks.job_recorded(session, job, event)
