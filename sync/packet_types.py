@@ -40,6 +40,10 @@ class JobInfo(msgspec.Struct):
     cancelled_at: datetime | None
     version: int
     """Send it back as ``base_version`` with mutations on this job."""
+    repeat_seq: int = 0
+    """2: the appliance's second repair within 30 days (reviewed); 3 or more: a
+    complaint — take extra care, it is the customer's third visit for this."""
+    is_complaint: bool = False
 
 
 class PhoneInfo(msgspec.Struct):

@@ -25,6 +25,7 @@ from server.db.models import (
     KbArticle,
     User,
 )
+from server.jobs.repeats import is_complaint
 from sync.evidence_rules import current_rules
 from sync.packet_types import (
     ApplianceInfo,
@@ -127,6 +128,8 @@ async def build_packets(
                 completed_at=job.completed_at,
                 cancelled_at=job.cancelled_at,
                 version=job.version,
+                repeat_seq=job.repeat_seq,
+                is_complaint=is_complaint(job),
             ),
             customer=CustomerInfo(
                 id=customer.id,

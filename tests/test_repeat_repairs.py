@@ -282,3 +282,21 @@ def test_list_scoped_to_provider_and_closed_to_technicians(client, world, desk):
         400,
         "invalid_request",
     )
+
+
+def test_the_phone_is_told_a_job_is_a_complaint(client, world):
+    """The technician sees in the packet that this is the customer's third visit."""
+    from test_sync_api import Phone
+
+    desk = login(client, "dispatcher")
+    ids = [
+        _create(
+            client, desk, world, provider_id=str(world["p1"]), technician_id=str(world["tech1"])
+        )["id"]
+        for _ in range(3)
+    ]
+    phone = Phone(client, "tech1")
+    phone.pull_all()
+    packets = {doc["job"]["id"]: doc["job"] for doc in phone.docs.values() if "job" in doc}
+    assert [packets[i]["repeat_seq"] for i in ids] == [0, 2, 3]
+    assert [packets[i]["is_complaint"] for i in ids] == [False, False, True]
