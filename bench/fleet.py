@@ -51,6 +51,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import httpx
@@ -430,17 +431,26 @@ class Fleet:
                 stop.wait(0.05)
 
         before = sampler.memory_kib() if sampler else {}
-        watcher = threading.Thread(target=sample, daemon=True)
-        watcher.start()
-        ctx = multiprocessing.get_context("fork")
+        # "spawn", not "fork": forking a process that already runs threads (this one's
+        # sampler, a test runner's) can leave a child with a lock or an allocator state
+        # held by a thread that does not exist in it — seen as a crash in a load client.
+        ctx = multiprocessing.get_context("spawn")
         ready, queue = ctx.Barrier(len(tasks)), ctx.Queue()
         procs = [ctx.Process(target=_worker, args=(t, ready, queue)) for t in tasks]
         for proc in procs:
             proc.start()
+        watcher = threading.Thread(target=sample, daemon=True)
+        watcher.start()
         parts = []
         try:
-            for _ in procs:
-                parts.append(queue.get(timeout=1800))
+            while len(parts) < len(procs):
+                try:
+                    parts.append(queue.get(timeout=1.0))
+                except Empty:
+                    dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                    if dead:  # a load process died without reporting: fail, never wait
+                        ready.abort()
+                        raise RuntimeError(f"a load process died (exit codes {dead})") from None
         finally:
             for proc in procs:
                 proc.join(30)
