@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -91,3 +92,38 @@ class ServerProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def http_login(c: httpx.Client, who: str, device: str | None = None) -> dict[str, str]:
+    """Bearer headers for ``who`` (bound to ``device`` when given) from a real server."""
+    from world import PASSWORD
+
+    body: dict[str, str] = {"username": who, "password": PASSWORD}
+    if device:
+        body["device_id"] = device
+    r = c.post("/auth/login", json=body)
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def book_install(c: httpx.Client, world: Any) -> dict[str, Any]:
+    """An install job for tomorrow, given to tech1 (the crash tests' one job)."""
+    from datetime import UTC, datetime, timedelta
+
+    desk = http_login(c, "dispatcher")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=24)
+    r = c.post(
+        "/jobs",
+        headers=desk,
+        json={
+            "customer_id": str(world["customer1"]),
+            "kind": "install",
+            "window_start": start.isoformat(),
+            "window_end": (start + timedelta(hours=2)).isoformat(),
+            "provider_id": str(world["p1"]),
+            "technician_id": str(world["tech1"]),
+        },
+    )
+    r.raise_for_status()
+    job: dict[str, Any] = r.json()
+    return job

@@ -9,13 +9,13 @@ import random
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 import pytest
-from servers import ServerProcess
+from servers import ServerProcess, book_install, http_login
 from sqlalchemy import func, select
-from world import PASSWORD, build_world
+from world import build_world
 
 from server.db.engine import make_database
 from server.db.models import JobNote, LedgerEntry
@@ -25,12 +25,6 @@ pytestmark = pytest.mark.slow
 
 NOTES = 240
 KILLS = 3
-
-
-def _login(c: httpx.Client, who: str) -> dict[str, str]:
-    r = c.post("/auth/login", json={"username": who, "password": PASSWORD})
-    r.raise_for_status()
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 class Pusher(threading.Thread):
@@ -59,7 +53,7 @@ class Pusher(threading.Thread):
 
     def setup(self) -> None:
         with httpx.Client(base_url=self.server.url, timeout=10) as c:
-            self.headers = _login(c, "tech1")
+            self.headers = http_login(c, "tech1")
             r = c.post("/sync/v1/devices", json={"label": "crash"}, headers=self.headers)
             r.raise_for_status()
             self.device_id = r.json()["device_id"]
@@ -109,20 +103,7 @@ def test_kill9_during_pushes_loses_and_duplicates_nothing(database_url, tmp_path
     pusher: Pusher | None = None
     try:
         with httpx.Client(base_url=server.url, timeout=10) as c:
-            desk = _login(c, "dispatcher")
-            start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=24)
-            job = c.post(
-                "/jobs",
-                headers=desk,
-                json={
-                    "customer_id": str(world["customer1"]),
-                    "kind": "install",
-                    "window_start": start.isoformat(),
-                    "window_end": (start + timedelta(hours=2)).isoformat(),
-                    "provider_id": str(world["p1"]),
-                    "technician_id": str(world["tech1"]),
-                },
-            ).json()
+            job = book_install(c, world)
         pusher = Pusher(server, job["id"])
         pusher.setup()
         pusher.start()

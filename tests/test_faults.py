@@ -18,13 +18,13 @@ import sqlite3
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from servers import ServerProcess
+from servers import ServerProcess, book_install, http_login
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from world import PASSWORD, assert_error, build_world
@@ -43,15 +43,6 @@ def _photos() -> list[bytes]:
     from fixtures.photos import make_jpeg
 
     return [make_jpeg(width=900, height=700, seed=20 + i, quality=95) for i in range(PHOTOS)]
-
-
-def _login(c: httpx.Client, who: str, device: str | None = None) -> dict[str, str]:
-    body: dict[str, Any] = {"username": who, "password": PASSWORD}
-    if device:
-        body["device_id"] = device
-    r = c.post("/auth/login", json=body)
-    r.raise_for_status()
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 class Uploader(threading.Thread):
@@ -188,24 +179,8 @@ def test_kill9_during_uploads_loses_nothing_and_leaves_no_half_blob(
     uploader: Uploader | None = None
     try:
         with httpx.Client(base_url=server.url, timeout=10) as c:
-            desk = _login(c, "dispatcher")
-            start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=24)
-            job = c.post(
-                "/jobs",
-                headers=desk,
-                json={
-                    "customer_id": str(world["customer1"]),
-                    "kind": "install",
-                    "window_start": start.isoformat(),
-                    "window_end": (start + timedelta(hours=2)).isoformat(),
-                    "provider_id": str(world["p1"]),
-                    "technician_id": str(world["tech1"]),
-                },
-            ).json()
-            plain = _login(c, "tech1")
-            device = c.post("/sync/v1/devices", json={"label": "x"}, headers=plain).json()
-            tech = _login(c, "tech1", device["device_id"])
-        uploader = Uploader(server, tech, device["device_id"], job["id"])
+            _desk, tech, device, job = _day_start(c, world)
+        uploader = Uploader(server, tech, device, job)
         uploader.start()
         rng = random.Random(11)
         # Kill while there is still work: after the first, third and fifth photo, at a
@@ -272,23 +247,12 @@ def _push_notes(client: Any, headers: dict[str, str], device: str, job: str, mid
 
 
 def _day_start(client: Any, world: Any) -> tuple[dict[str, str], dict[str, str], str, str]:
-    desk = _login(client, "dispatcher")
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=24)
-    job = client.post(
-        "/jobs",
-        headers=desk,
-        json={
-            "customer_id": str(world["customer1"]),
-            "kind": "install",
-            "window_start": start.isoformat(),
-            "window_end": (start + timedelta(hours=2)).isoformat(),
-            "provider_id": str(world["p1"]),
-            "technician_id": str(world["tech1"]),
-        },
-    ).json()
-    plain = _login(client, "tech1")
+    """The desk's headers, tech1's device-bound headers, the device and tech1's job."""
+    job = book_install(client, world)
+    plain = http_login(client, "tech1")
     device = client.post("/sync/v1/devices", json={"label": "x"}, headers=plain).json()
-    return desk, _login(client, "tech1", device["device_id"]), device["device_id"], job["id"]
+    tech = http_login(client, "tech1", device["device_id"])
+    return http_login(client, "dispatcher"), tech, device["device_id"], job["id"]
 
 
 def _retry_later(r: Any) -> None:

@@ -29,7 +29,7 @@ from server.callbacks.schemas import (
     SmsInboundOut,
     ViolationOut,
 )
-from server.callbacks.service import CallbackService, QueueFilters, TaskRow
+from server.callbacks.service import CallbackService, QueueFilters, TaskRow, held_now
 from server.context import RequestContext
 from server.db.base import utcnow
 from server.db.models import CallbackOutcome, CustomerReply, Job, Provider, User, Violation
@@ -61,7 +61,7 @@ def outcome_out(
 
 def callback_out(row: TaskRow, now: datetime, max_attempts: int) -> CallbackOut:
     t, j = row.task, row.job
-    held = t.holder_id is not None and t.held_until is not None and t.held_until > now
+    held = held_now(t, now)
     return CallbackOut(
         id=t.id,
         kind=t.kind,

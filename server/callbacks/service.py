@@ -43,7 +43,7 @@ from server.errors import Conflict, Invalid, NotFound
 from server.jobs.history import record_change
 from sync.vocabulary import JobStatus
 
-__all__ = ["CallbackService", "QueueFilters", "TaskRow"]
+__all__ = ["CallbackService", "QueueFilters", "TaskRow", "held_now"]
 
 FINAL = frozenset({"confirmed", "contradicted", "rescheduled"})
 VIOLATION_KIND = {
@@ -391,14 +391,13 @@ class CallbackService:
 
     async def _ensure_holding(self, task: CallbackTask) -> None:
         now = self.ctx.now
-        held = task.holder_id is not None and task.held_until is not None and task.held_until > now
-        if held and task.holder_id == self.p.user_id:
+        if held_now(task, now) and task.holder_id == self.p.user_id:
             return
         await self._refuse_held(task)
 
     async def _refuse_held(self, task: CallbackTask) -> None:
         now = self.ctx.now
-        if task.holder_id is not None and task.held_until is not None and task.held_until > now:
+        if held_now(task, now) and task.held_until is not None:
             holder = await self.s.get(User, task.holder_id)
             raise Conflict(
                 "task_held_by_other",
@@ -432,4 +431,5 @@ class CallbackService:
 
 
 def held_now(task: CallbackTask, now: datetime) -> bool:
+    """Someone holds the task and the hold has not lapsed."""
     return task.holder_id is not None and task.held_until is not None and task.held_until > now
