@@ -35,10 +35,10 @@ import re
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import msgspec
-from sqlalchemy import insert, select, union
+from sqlalchemy import Table, insert, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.base import new_id
@@ -105,7 +105,9 @@ def _dt(value: datetime | None) -> str | None:
 
 
 def _uid(value: uuid.UUID | str | None) -> str | None:
-    return None if value is None else str(uuid.UUID(str(value)))
+    if value is None or type(value) is uuid.UUID:
+        return None if value is None else str(value)
+    return str(uuid.UUID(str(value)))
 
 
 def _canonical_json(value: Any) -> Any:
@@ -319,7 +321,7 @@ class Batch:
         """Insert the rows added since the last ``write`` and move the head in
         ``state`` (flushed with the caller's next flush or commit)."""
         if self.rows:
-            await session.execute(insert(LedgerEntry), self.rows)
+            await session.execute(insert(cast(Table, LedgerEntry.__table__)), self.rows)
             self.rows = []
         self.state.ledger_seq = self.seq
         self.state.ledger_head = self.head

@@ -15,13 +15,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import exists, select
+from sqlalchemy import Table, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.base import Base
 from server.db.models import Job, JobEvent, JobHolder
-from server.jobs.history import record_change
+from server.jobs.history import event_values, record_change
 from server.jobs.lifecycle import can_move
 from sync import wire
 from sync.vocabulary import JobStatus
@@ -30,6 +31,8 @@ __all__ = [
     "Applied",
     "Deferred",
     "Handler",
+    "JobFacts",
+    "JobRef",
     "MutationContext",
     "Rejected",
     "fact_fields",
@@ -59,21 +62,62 @@ class Applied:
     flags: list[str] = field(default_factory=list)
 
 
+class JobFacts(Protocol):
+    """What a fact's handler reads of its job: a ``Job``, or a ``JobRef``."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def technician_id(self) -> uuid.UUID | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """The four columns of a locked job a ``DEFERRABLE`` handler reads, without the ORM
+    object (its 32 columns cost more to load than the notes cost to write)."""
+
+    id: uuid.UUID
+    technician_id: uuid.UUID | None
+    status: str
+    version: int
+
+
 @dataclass
 class Deferred:
-    """What a push's chunk has added to the session without flushing it (``DEFERRABLE``
-    in ``sync.mutations``): the push flushes it all at once, before anything else
-    reads it. Until then a handler must look here for what the chunk already holds."""
+    """What a push's chunk holds back to write at once (``DEFERRABLE`` in
+    ``sync.mutations``): the facts' rows, as plain column values rather than ORM objects
+    (a chunk of 50 notes is 100 rows: building, tracking and flushing objects for them
+    cost more than everything else in the push), written with one ``executemany`` per
+    table (``write``) before anything else reads them. Until then a handler must look
+    here for what the chunk already holds."""
 
+    rows: dict[type[Base], list[dict[str, Any]]] = field(default_factory=dict)
+    """Rows to insert, per model, in the order they were added."""
     note_ids: set[uuid.UUID] = field(default_factory=set)
     """Notes that exist, stored or pending, among ``checked_note_ids``."""
     checked_note_ids: set[uuid.UUID] = field(default_factory=set)
     """Note ids read from the database at the chunk's start (``prefetch``): for these,
     ``note_ids`` is the whole truth (only ``job.note`` inserts notes, and the push holds
     the writer lock on SQLite)."""
-    jobs: dict[uuid.UUID, Job] = field(default_factory=dict)
-    """Jobs read and locked (``FOR UPDATE``) at the chunk's start, kept in the session:
-    ``job_for`` takes them from there instead of reading each again."""
+    jobs: dict[uuid.UUID, JobRef] = field(default_factory=dict)
+    """Jobs read and locked (``FOR UPDATE``) at the chunk's start: ``job_for`` takes
+    them from here instead of reading each again. Valid until a mutation outside
+    ``DEFERRABLE`` runs (it may change any job): the push then clears them."""
+
+    def add(self, model: type[Base], values: dict[str, Any]) -> None:
+        self.rows.setdefault(model, []).append(values)
+
+    async def write(self, session: AsyncSession) -> None:
+        """Insert the rows held back, one ``executemany`` per table (parents first: the
+        models are added in dependency order by the handlers)."""
+        rows, self.rows = self.rows, {}
+        for model, values in rows.items():
+            # The table, not the mapped class: a plain executemany, no ORM bookkeeping.
+            await session.execute(insert(cast(Table, model.__table__)), values)
 
 
 @dataclass
@@ -87,21 +131,22 @@ class MutationContext:
     """Set when the handler's inserts may stay pending (see ``Deferred``)."""
 
 
-Handler = Callable[[MutationContext, Any, Job | None], Awaitable[Applied]]
+Handler = Callable[[MutationContext, Any, Any], Awaitable[Applied]]
+"""``(ctx, args, job)``: ``job`` is a ``Job``, or a ``JobRef`` for a ``DEFERRABLE``
+handler under a push (``job_for``); ``None`` only for mutations without a job."""
 
 
 # --- shared rules ----------------------------------------------------------------------
 
 
-async def job_for(ctx: MutationContext) -> Job:
+async def job_for(ctx: MutationContext) -> Job | JobRef:
+    """The mutation's job, locked; a ``JobRef`` when the push has one (``Deferred``)."""
     if ctx.envelope.job_id is None:
         raise Rejected("job_required", "This mutation needs a job_id.")
-    job: Job | None
-    if ctx.deferred is not None and ctx.envelope.job_id in ctx.deferred.jobs:
-        # Locked by this transaction already; the session's object is current (or
-        # expired, and then ``get`` reads it again).
-        job = await ctx.session.get(Job, ctx.envelope.job_id)
-    else:
+    job: Job | JobRef | None = None
+    if ctx.deferred is not None:
+        job = ctx.deferred.jobs.get(ctx.envelope.job_id)
+    if job is None:
         job = await ctx.session.get(Job, ctx.envelope.job_id, with_for_update=True)
     if job is None:
         raise Rejected("job_not_found", "No such job.")
@@ -118,7 +163,7 @@ async def job_for(ctx: MutationContext) -> Job:
     return job
 
 
-def lost_reason(ctx: MutationContext, job: Job) -> tuple[str, str] | None:
+def lost_reason(ctx: MutationContext, job: JobFacts) -> tuple[str, str] | None:
     """Why the phone's technician may no longer move this job, if so."""
     if job.technician_id != ctx.technician_id:
         return "job_reassigned", "The job was given to another technician."
@@ -129,7 +174,7 @@ def lost_reason(ctx: MutationContext, job: Job) -> tuple[str, str] | None:
     return None
 
 
-def fact_fields(ctx: MutationContext, job: Job, flags: list[str]) -> dict[str, Any]:
+def fact_fields(ctx: MutationContext, job: JobFacts, flags: list[str]) -> dict[str, Any]:
     """The columns every fact shares (``FactMixin``): whose, from which phone, when."""
     return {
         "job_id": job.id,
@@ -141,7 +186,7 @@ def fact_fields(ctx: MutationContext, job: Job, flags: list[str]) -> dict[str, A
     }
 
 
-def fact_flags(ctx: MutationContext, job: Job) -> list[str]:
+def fact_flags(ctx: MutationContext, job: JobFacts) -> list[str]:
     if job.technician_id != ctx.technician_id:
         return ["after_reassignment"]
     if job.status == S.CANCELLED:
@@ -195,21 +240,21 @@ async def move(
 
 
 async def record(
-    ctx: MutationContext, job: Job, kind: str, data: dict[str, Any], *, fact: bool = False
+    ctx: MutationContext, job: JobFacts, kind: str, data: dict[str, Any], *, fact: bool = False
 ) -> None:
     data = {**data, "mutation_id": str(ctx.envelope.id), "mid": ctx.envelope.mid}
     if ctx.envelope.device_time is not None:
         data["device_time"] = ctx.envelope.device_time.isoformat()
-    await record_change(
-        ctx.session,
-        job,
-        kind,
-        data,
-        now=ctx.now,
-        actor_id=ctx.technician_id,
-        actor_role="technician",
-        source="sync",
-        device_id=ctx.device_id,
-        fact=fact,
-        flush=not (fact and ctx.deferred is not None),
-    )
+    who: dict[str, Any] = {
+        "now": ctx.now,
+        "actor_id": ctx.technician_id,
+        "actor_role": "technician",
+        "source": "sync",
+        "device_id": ctx.device_id,
+    }
+    if fact and ctx.deferred is not None:
+        # A fact changes nothing record_change would do beyond its history row.
+        ctx.deferred.add(JobEvent, event_values(job, kind, data, **who))
+        return
+    assert isinstance(job, Job), "only a push's deferred facts work on a JobRef"
+    await record_change(ctx.session, job, kind, data, fact=fact, **who)

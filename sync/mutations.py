@@ -19,6 +19,8 @@ from sync.mutation_base import (
     Applied,
     Deferred,
     Handler,
+    JobFacts,
+    JobRef,
     MutationContext,
     Rejected,
     fact_fields,
@@ -32,6 +34,7 @@ from sync.vocabulary import JobStatus
 
 __all__ = [
     "DEFERRABLE",
+    "EVIDENCE_FREE",
     "HANDLERS",
     "Applied",
     "Deferred",
@@ -98,26 +101,22 @@ async def start_work(ctx: MutationContext, _args: wire.EmptyArgs, job: Job | Non
     return await move(ctx, job, S.IN_PROGRESS, {})
 
 
-async def note(ctx: MutationContext, args: wire.NoteArgs, job: Job | None) -> Applied:
+async def note(ctx: MutationContext, args: wire.NoteArgs, job: JobFacts | None) -> Applied:
     assert job is not None
     d = ctx.deferred
-    if d is not None and args.note_id in d.checked_note_ids:
+    if d is not None and (args.note_id in d.note_ids or args.note_id in d.checked_note_ids):
         known = args.note_id in d.note_ids
     else:
         known = await ctx.session.get(JobNote, args.note_id) is not None
     if known:
         return Applied()  # the same fact sent under a new mid: already kept
     flags = fact_flags(ctx, job)
-    ctx.session.add(
-        JobNote(
-            id=args.note_id,
-            **fact_fields(ctx, job, flags),
-            text=args.text,
-        )
-    )
-    if ctx.deferred is not None:
-        ctx.deferred.note_ids.add(args.note_id)
+    values = {"id": args.note_id, **fact_fields(ctx, job, flags), "text": args.text}
+    if d is not None:
+        d.add(JobNote, values)
+        d.note_ids.add(args.note_id)
     else:
+        ctx.session.add(JobNote(**values))
         await ctx.session.flush()
     await record(ctx, job, "fact:note", {"note_id": str(args.note_id), "flags": flags}, fact=True)
     return Applied(flags=flags)
@@ -216,10 +215,14 @@ its chunk (``MutationContext.deferred``). Each of them, checked by reading it:
 - raises ``Rejected`` only before it writes anything (``apply``: unknown name, bad
   arguments, ``job_for``), so there is never a half-applied mutation to roll back; any
   other exception aborts the whole chunk, with or without a savepoint;
-- only inserts facts (no job version, no hooks, no bucket change), which nothing else in
-  the chunk reads before the push flushes them, except the same handler's own duplicate
-  check, which looks at ``Deferred`` too.
+- only inserts facts (no job version, no hooks, no bucket change), held back as rows
+  until the chunk ends or a mutation outside this set comes (the push writes them
+  before it runs), so only the same handler's own duplicate check could miss them, and
+  it looks at ``Deferred`` too.
 A handler that changes this must leave the set."""
+EVIDENCE_FREE = frozenset({"job.note"})
+"""Mutations whose facts no claim rule (``sync/evidence_rules.py``) and no risk factor
+reads: a push does not re-judge the claims on their jobs."""
 ARGS: dict[str, type[msgspec.Struct]] = {**wire.MUTATION_ARGS, **EVIDENCE_ARGS}
 assert set(HANDLERS) <= set(ARGS), "every mutation needs an args type"
 
@@ -241,10 +244,13 @@ async def prefetch(
         job_ids.add(env.job_id)
         note_ids.add(args.note_id)
     if job_ids:
-        jobs = await session.scalars(
-            select(Job).where(Job.id.in_(job_ids)).order_by(Job.id).with_for_update()
+        rows = await session.execute(
+            select(Job.id, Job.technician_id, Job.status, Job.version)
+            .where(Job.id.in_(job_ids))
+            .order_by(Job.id)
+            .with_for_update()
         )
-        deferred.jobs.update((job.id, job) for job in jobs)
+        deferred.jobs.update((row.id, JobRef(*row)) for row in rows)
     if note_ids:
         stored = await session.scalars(select(JobNote.id).where(JobNote.id.in_(note_ids)))
         deferred.note_ids.update(stored)

@@ -36,6 +36,7 @@ from server.errors import Conflict, Forbidden, Invalid, RetryLater
 from sync import buckets, ledger, verdicts
 from sync.mutations import (
     DEFERRABLE,
+    EVIDENCE_FREE,
     Applied,
     Deferred,
     MutationContext,
@@ -125,12 +126,16 @@ async def push(
                 for env, raw in chunk:
                     outcome = await _one(s, run, device, env, raw, req, user_id, now, skew)
                     outcomes.append(outcome)
-                    if outcome.status in ("applied", "resolved") and env.job_id is not None:
+                    if (
+                        outcome.status in ("applied", "resolved")
+                        and env.job_id is not None
+                        and env.name not in EVIDENCE_FREE
+                    ):
                         changed.add(env.job_id)
                     if outcome.code == "bad_signature":
                         stopped = True
                         break
-                await s.flush()  # the deferred facts, one executemany per table
+                await run.deferred.write(s)  # the facts, one executemany per table
                 await run.book.write(s)
                 state.last_mid = run.last_mid
                 # A claim is re-judged as its evidence arrives (resends change nothing).
@@ -164,13 +169,14 @@ async def _lock_device(
         raise Forbidden("device_not_enrolled", "That device is not enrolled to you.")
     if device.revoked_at is not None:
         raise Forbidden("device_revoked", "This device has been revoked.")
-    insert = insert_for(s)
-    await s.execute(insert(DeviceSyncState).values(device_id=device_id).on_conflict_do_nothing())
-    state = (
+    locked = select(DeviceSyncState).where(DeviceSyncState.device_id == device_id)
+    state = await s.scalar(locked.with_for_update())
+    if state is None:  # the device's first push
+        insert = insert_for(s)
         await s.execute(
-            select(DeviceSyncState).where(DeviceSyncState.device_id == device_id).with_for_update()
+            insert(DeviceSyncState).values(device_id=device_id).on_conflict_do_nothing()
         )
-    ).scalar_one()
+        state = (await s.execute(locked.with_for_update())).scalar_one()
     return state, device
 
 
@@ -260,6 +266,11 @@ async def _one(
             message="The signature does not match this device's key.",
         )
     deferrable = env.name in DEFERRABLE
+    if not deferrable:
+        # Whatever this mutation reads sees the facts the chunk has held back so far,
+        # and whatever it changes, the jobs read at the chunk's start are no longer sure.
+        await run.deferred.write(s)
+        run.deferred.jobs.clear()
     ctx = MutationContext(
         session=s,
         technician_id=user_id,
@@ -271,9 +282,8 @@ async def _one(
     try:
         if deferrable:
             # Nothing to roll back on Rejected (see DEFERRABLE); what the chunk holds
-            # unflushed is only facts its reads do not depend on.
-            with s.no_autoflush:
-                result = await apply(ctx)
+            # back is only facts its reads do not depend on.
+            result = await apply(ctx)
         else:
             async with s.begin_nested():
                 result = await apply(ctx)

@@ -119,3 +119,60 @@ def test_push_across_chunks_applies_everything_once(client, world, desk, databas
     assert [r["mid"] for r in rows] == list(range(1, n + 1))
     page = phone.pull_all()
     assert page["last_applied_mid"] == n
+
+
+def _note_rows(database_url: str, job_id: str) -> dict[str, tuple[list[str], int]]:
+    """Each note's flags and the job version its history event carries, by note id."""
+    jid = uuid.UUID(job_id)
+
+    async def read() -> dict[str, tuple[list[str], int]]:
+        db = make_database(database_url)
+        try:
+            async with db.reader() as s:
+                flags = {
+                    str(n.id): list(n.flags)
+                    for n in await s.scalars(select(JobNote).where(JobNote.job_id == jid))
+                }
+                versions = {
+                    str(e.data["note_id"]): e.job_version
+                    for e in await s.scalars(
+                        select(JobEvent).where(JobEvent.job_id == jid, JobEvent.kind == "fact:note")
+                    )
+                }
+            return {k: (flags[k], versions[k]) for k in flags}
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
+def test_notes_after_a_move_in_the_same_chunk_see_the_job_as_moved(
+    client, world, desk, database_url
+):
+    """The jobs a chunk reads at its start are not trusted past a status change: a note
+    after it carries the new version, and a note after completion is flagged."""
+    job = make_job(client, desk, world)
+    start = client.get(f"/jobs/{job['id']}", headers=desk).json()["version"]
+    phone = Phone(client, "tech1")
+    before, after_ack, after_done = (str(uuid.uuid4()) for _ in range(3))
+    here = {"checkin_id": str(uuid.uuid4()), "latitude": 0.0, "longitude": 0.0}
+    res = phone.push(
+        [
+            _note(phone, job["id"], before),
+            phone.mutation("job.acknowledge", job["id"]),
+            _note(phone, job["id"], after_ack),
+            phone.mutation("job.check_in", job["id"], here),
+            phone.mutation("job.start_work", job["id"]),
+            phone.mutation("job.complete", job["id"], {"summary": "done"}),
+            _note(phone, job["id"], after_done),
+        ]
+    )
+    assert [o["status"] for o in res["outcomes"]][:2] == ["applied", "applied"]
+    assert res["outcomes"][-2]["status"] == "applied", res["outcomes"]
+    final = client.get(f"/jobs/{job['id']}", headers=desk).json()
+    assert final["status"] == "completed"
+    notes = _note_rows(database_url, job["id"])
+    assert notes[before] == ([], start)
+    assert notes[after_ack] == ([], start + 1)
+    assert notes[after_done] == (["after_completion"], final["version"])
+    assert res["outcomes"][-1]["flags"] == ["after_completion"]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from s3 import STORES
 from sqlalchemy import select
 from test_sync_api import Phone, make_job
 from world import assert_error, login, run_db
@@ -247,6 +248,7 @@ def test_who_may_see_it(client: Any, world: Any, desk: dict[str, str], database_
     assert run_db(database_url, count) == 1  # reading never writes
 
 
+@pytest.mark.parametrize("settings", STORES, indirect=True)
 def test_customer_link_shows_the_visit_photos_and_nothing_else(client, world):
     from test_sync_api import Phone
     from test_sync_api import make_job as make_sync_job

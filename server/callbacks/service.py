@@ -40,7 +40,7 @@ from server.db.models import (
     Violation,
 )
 from server.errors import Conflict, Invalid, NotFound
-from server.jobs.history import record_change
+from server.jobs.history import record_request_change
 from sync.vocabulary import JobStatus
 
 __all__ = ["CallbackService", "QueueFilters", "TaskRow", "held_now"]
@@ -415,18 +415,8 @@ class CallbackService:
         previous_technician: uuid.UUID | None = None,
         fact: bool = False,
     ) -> None:
-        await record_change(
-            self.s,
-            job,
-            kind,
-            data,
-            now=self.ctx.now,
-            actor_id=self.p.user_id,
-            actor_role=self.p.role,
-            source=self.ctx.source,
-            remote_addr=self.ctx.remote_addr,
-            previous_technician=previous_technician,
-            fact=fact,
+        await record_request_change(
+            self.s, self.ctx, job, kind, data, previous_technician=previous_technician, fact=fact
         )
 
 

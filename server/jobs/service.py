@@ -21,7 +21,7 @@ from server.db.models import Appliance, Customer, Job, JobEvent, Provider, User,
 from server.db.models.user import Role
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.jobs import hooks, repeats
-from server.jobs.history import record_change
+from server.jobs.history import record_request_change
 from server.jobs.lifecycle import BEFORE_ARRIVAL, FIELD_ACTIVE, is_closed
 from server.jobs.schemas import AppointmentIn, AssignIn, Candidate, JobCreate
 from server.notifications.outbox import enqueue, window_text
@@ -441,18 +441,8 @@ class JobService:
         data: dict[str, Any],
         previous_technician: uuid.UUID | None = None,
     ) -> None:
-        await record_change(
-            self.s,
-            job,
-            kind,
-            data,
-            now=self.ctx.now,
-            actor_id=self.p.user_id,
-            actor_role=self.p.role,
-            source=self.ctx.source,
-            device_id=self.p.device_id,
-            remote_addr=self.ctx.remote_addr,
-            previous_technician=previous_technician,
+        await record_request_change(
+            self.s, self.ctx, job, kind, data, previous_technician=previous_technician
         )
 
 
