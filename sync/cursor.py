@@ -29,14 +29,23 @@ class Cursor:
     after_id: str = ""
 
 
+def _bad() -> Invalid:
+    return Invalid(
+        "cursor_invalid", "The cursor is not one this server issued; pull without a cursor."
+    )
+
+
 class CursorCodec:
     def __init__(self, key: str) -> None:
-        self._key = hashlib.sha256(b"doorstep-cursor:" + key.encode()).digest()
+        self._hmac = hmac.new(
+            hashlib.sha256(b"doorstep-cursor:" + key.encode()).digest(), digestmod=hashlib.sha256
+        )
+        """The HMAC with its key already set up: each MAC copies it (cheaper than keying)."""
 
     def _mac(self, body: bytes) -> str:
-        return base64.urlsafe_b64encode(
-            hmac.new(self._key, body, hashlib.sha256).digest()[:12]
-        ).decode()
+        h = self._hmac.copy()
+        h.update(body)
+        return base64.urlsafe_b64encode(h.digest()[:12]).decode()
 
     def encode(self, c: Cursor) -> str:
         body = base64.urlsafe_b64encode(
@@ -47,12 +56,9 @@ class CursorCodec:
         return f"{body.decode().rstrip('=')}.{self._mac(body.rstrip(b'='))}"
 
     def decode(self, text: str, technician_id: uuid.UUID) -> Cursor:
-        bad = Invalid(
-            "cursor_invalid", "The cursor is not one this server issued; pull without a cursor."
-        )
         body, _, mac = text.partition(".")
         if not body or not hmac.compare_digest(mac, self._mac(body.encode())):
-            raise bad
+            raise _bad()
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
             tid, epoch, phase, version, after_type, after_id = msgspec.json.decode(raw)
@@ -65,9 +71,9 @@ class CursorCodec:
                 str(after_id),
             )
         except (ValueError, TypeError, msgspec.DecodeError) as exc:
-            raise bad from exc
+            raise _bad() from exc
         if cursor.phase not in ("s", "i"):
-            raise bad
+            raise _bad()
         if cursor.technician_id != technician_id:
             raise Invalid("cursor_foreign", "This cursor belongs to another technician's bucket.")
         return cursor

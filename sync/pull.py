@@ -5,9 +5,10 @@ SQLite), so ``last_applied_mid`` and the operations agree: a phone never sees it
 mutation acknowledged without its effect.
 
 The hot path of the whole server (a phone polls it all day), so it is written for
-speed: no ORM objects, statements built once with bind parameters, the bucket head and
-the device's last mutation read in one statement, no log query when the cursor is at
-the head, and documents sent as the JSON text the database holds (``msgspec.Raw``)
+speed: no ORM objects, statements built once with bind parameters, the caller's
+account (``server.auth.account``: checked here, so the auth middleware makes no lookup
+of its own), the bucket head and the device's last mutation read in one statement, no
+log query when the cursor is at the head, and documents sent as the JSON text the database holds (``msgspec.Raw``)
 instead of being decoded and encoded again. The bytes on the wire are those of
 ``sync.wire.PullResponse``.
 """
@@ -19,6 +20,7 @@ import functools
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -27,8 +29,10 @@ import msgspec
 from sqlalchemy import Text, and_, bindparam, cast, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from server.auth.account import Account
 from server.db.dialect import is_postgresql
-from server.db.models import Bucket, BucketEntity, BucketOp, DeviceSyncState
+from server.db.models import Bucket, BucketEntity, BucketOp, Device, DeviceSyncState, User
+from server.errors import Invalid
 from sync.cursor import Cursor, CursorCodec
 
 __all__ = ["PullOp", "PullPage", "SqlitePullReader", "begin_snapshot", "encode_page", "pull"]
@@ -66,16 +70,28 @@ def encode_page(page: PullPage) -> bytes:
 
 _DOC = cast(BucketEntity.doc, Text)  # the stored JSON text, not decoded (JSONB as text)
 
-_HEAD = select(
-    Bucket.epoch,
-    Bucket.version,
-    Bucket.min_version,
-    select(DeviceSyncState.last_mid)
-    .where(DeviceSyncState.device_id == bindparam("device"))
-    .scalar_subquery(),
-).where(Bucket.technician_id == bindparam("tech"))
-
-_LAST_MID = select(DeviceSyncState.last_mid).where(DeviceSyncState.device_id == bindparam("device"))
+_HEAD = (
+    select(
+        User.active,
+        User.role,
+        User.provider_id,
+        Device.user_id,
+        Device.revoked_at,
+        Bucket.epoch,
+        Bucket.version,
+        Bucket.min_version,
+        select(DeviceSyncState.last_mid)
+        .where(DeviceSyncState.device_id == bindparam("device"))
+        .scalar_subquery(),
+    )
+    .select_from(User)
+    .outerjoin(Bucket, Bucket.technician_id == User.id)
+    .outerjoin(Device, Device.id == bindparam("device"))
+    .where(User.id == bindparam("tech"))
+)
+"""The caller's account (``server.auth.account.ACCOUNT``'s columns), the bucket head
+(NULL: a technician who never had anything) and the device's last mutation: one row,
+or none for an unknown user."""
 
 _SNAPSHOT_COLUMNS = (BucketEntity.entity_type, BucketEntity.entity_id, BucketEntity.version, _DOC)
 _SNAPSHOT_ORDER = (BucketEntity.entity_type, BucketEntity.entity_id)
@@ -116,6 +132,38 @@ async def begin_snapshot(session: AsyncSession) -> None:
 Executor = AsyncSession | AsyncConnection
 """A session or, lighter for a read that needs no ORM at all, a connection."""
 
+AccountCheck = Callable[[Account], None]
+"""Raises unless the caller may still pull (``server.auth.account.check_account``):
+given the account row read in the pull's own snapshot, before anything is answered."""
+
+
+def _head(row: Sequence[Any] | None, check: AccountCheck | None) -> tuple[int, int, int, int]:
+    """(epoch, head, floor, last_mid) from the head row, once ``check`` passed."""
+    if check is not None:
+        check(Account.of(row))
+    if row is None or row[5] is None:  # a technician who never had anything
+        return 1, 0, 0, (row[8] if row is not None else None) or 0
+    return row[5], row[6], row[7], row[8] or 0
+
+
+Answer = Callable[..., PullPage]
+"""``answer(ops, cursor, has_more, reset=False)``: a page of this pull."""
+
+
+def _answerer(codec: CursorCodec, last_mid: int, head: int, now: datetime) -> Answer:
+    def answer(ops: list[PullOp], at: Cursor, has_more: bool, reset: bool = False) -> PullPage:
+        return PullPage(
+            ops=ops,
+            cursor=codec.encode(at),
+            has_more=has_more,
+            reset=reset,
+            last_applied_mid=last_mid,
+            bucket_version=head,
+            server_time=now,
+        )
+
+    return answer
+
 
 async def pull(
     session: Executor,
@@ -126,29 +174,14 @@ async def pull(
     cursor: str | None,
     limit: int,
     now: datetime,
+    check: AccountCheck | None = None,
 ) -> PullPage:
     """Call inside a session begun with ``begin_snapshot`` (or a connection in a
     transaction at REPEATABLE READ on PostgreSQL)."""
-    row = (await session.execute(_HEAD, {"tech": technician_id, "device": device_id})).one_or_none()
-    if row is not None:
-        epoch, head, floor, last_mid = row
-    else:  # a technician who never had anything
-        epoch, head, floor = 1, 0, 0
-        last_mid = None
-        if device_id is not None:
-            last_mid = await session.scalar(_LAST_MID, {"device": device_id})
-    last_mid = last_mid or 0
+    row = (await session.execute(_HEAD, {"tech": technician_id, "device": device_id})).first()
+    epoch, head, floor, last_mid = _head(row, check)
 
-    def answer(ops: list[PullOp], c: Cursor, has_more: bool, reset: bool = False) -> PullPage:
-        return PullPage(
-            ops=ops,
-            cursor=codec.encode(c),
-            has_more=has_more,
-            reset=reset,
-            last_applied_mid=last_mid,
-            bucket_version=head,
-            server_time=now,
-        )
+    answer = _answerer(codec, last_mid, head, now)
 
     if cursor is None:
         start = Cursor(technician_id, epoch, "s", head)
@@ -208,12 +241,14 @@ async def _incremental(
     return ops, Cursor(c.technician_id, c.epoch, "i", reached), reached < head
 
 
-# --- SQLite: the whole pull in one hand-off --------------------------------------------
+# --- SQLite: the whole pull in one hand-off (or none) -----------------------------------
 
-_SQL_HEAD = """SELECT epoch, version, min_version,
-    (SELECT last_mid FROM device_sync_state WHERE device_id = ?)
-    FROM buckets WHERE technician_id = ?"""
-_SQL_LAST_MID = "SELECT last_mid FROM device_sync_state WHERE device_id = ?"
+_SQL_HEAD = """SELECT u.active, u.role, u.provider_id, d.user_id, d.revoked_at,
+    b.epoch, b.version, b.min_version,
+    (SELECT last_mid FROM device_sync_state WHERE device_id = ?1)
+    FROM users u LEFT JOIN buckets b ON b.technician_id = u.id
+    LEFT JOIN devices d ON d.id = ?1
+    WHERE u.id = ?2"""
 _SQL_SNAPSHOT = """SELECT entity_type, entity_id, version, doc FROM bucket_entities
     WHERE technician_id = ? AND version <= ? {after}
     ORDER BY entity_type, entity_id LIMIT ?"""
@@ -234,7 +269,8 @@ class SqlitePullReader:
     the transaction's and the pool's own; on a busy machine those hand-offs, not the
     queries, were most of a pull's cost (``docs/performance.md``). Same statements,
     same snapshot (one read transaction), same answer as ``pull``; on SQLite UUIDs are
-    stored as 32 hex characters and documents as JSON text."""
+    stored as 32 hex characters and documents as JSON text. The poll at the head, the
+    request a phone makes all day, needs no thread at all (``_poll``)."""
 
     def __init__(self, path: str, threads: int = 4) -> None:
         self.path = path
@@ -246,13 +282,16 @@ class SqlitePullReader:
         """SQL statements run so far, ``BEGIN`` included, ``COMMIT`` not (for the benchmark;
         approximate under concurrent pulls)."""
 
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _connection(self, waits: bool = True) -> sqlite3.Connection:
+        """This thread's read connection. ``waits=False``: the event loop's own (for
+        ``_poll``), which never waits for a lock (``busy_timeout=0``)."""
+        name = "conn" if waits else "poll_conn"
+        conn: sqlite3.Connection | None = getattr(self._local, name, None)
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=15000")
+            conn.execute(f"PRAGMA busy_timeout={15000 if waits else 0}")
             conn.execute("PRAGMA query_only=ON")
-            self._local.conn = conn
+            setattr(self._local, name, conn)
             with self._lock:
                 self._connections.append(conn)
         return conn
@@ -266,11 +305,76 @@ class SqlitePullReader:
         cursor: str | None,
         limit: int,
         now: datetime,
+        check: AccountCheck | None = None,
     ) -> PullPage:
+        if cursor is not None:
+            page = self._poll(codec, technician_id, device_id, cursor, now, check)
+            if page is not None:
+                return page
         return await asyncio.get_running_loop().run_in_executor(
             self._executor,
-            functools.partial(self._pull, codec, technician_id, device_id, cursor, limit, now),
+            functools.partial(
+                self._pull, codec, technician_id, device_id, cursor, limit, now, check
+            ),
         )
+
+    def _poll(
+        self,
+        codec: CursorCodec,
+        technician_id: uuid.UUID,
+        device_id: uuid.UUID | None,
+        cursor: str,
+        now: datetime,
+        check: AccountCheck | None,
+    ) -> PullPage | None:
+        """The poll a phone makes all day, answered on the event loop: an incremental
+        cursor already at the head needs only the head statement (a few index pages,
+        tens of microseconds), and a hand-off to a thread would cost several times the
+        query. The connection never waits (``busy_timeout=0``; a WAL reader rarely has
+        to). None: not such a poll, or SQLite was busy; ``_pull`` then answers the
+        whole pull in its own transaction (and reports a bad cursor, after the account
+        check)."""
+        try:
+            c = codec.decode(cursor, technician_id)
+        except Invalid:
+            return None
+        if c.phase != "i":
+            return None
+        conn = self._connection(waits=False)
+        try:
+            conn.execute("BEGIN")
+            try:
+                self.statements += 2
+                epoch, head, floor, last_mid = self._head(conn, technician_id, device_id, check)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.OperationalError:  # busy or locked: the thread may wait, not the loop
+            if conn.in_transaction:
+                conn.rollback()
+            return None
+        if c.epoch != epoch or c.version != head or c.version < floor:
+            return None
+        return _answerer(codec, last_mid, head, now)([], c, False)
+
+    @staticmethod
+    def _head(
+        conn: sqlite3.Connection,
+        technician_id: uuid.UUID,
+        device_id: uuid.UUID | None,
+        check: AccountCheck | None,
+    ) -> tuple[int, int, int, int]:
+        device = device_id.hex if device_id is not None else None
+        row = conn.execute(_SQL_HEAD, (device, technician_id.hex)).fetchone()
+        if row is not None:  # the types SQLAlchemy gives (UUIDs are hex text here)
+            active, role, provider, device_user = row[:4]
+            row = (
+                None if active is None else bool(active),
+                role,
+                None if provider is None else uuid.UUID(hex=provider),
+                None if device_user is None else uuid.UUID(hex=device_user),
+                *row[4:],
+            )
+        return _head(row, check)
 
     def _pull(
         self,
@@ -280,36 +384,16 @@ class SqlitePullReader:
         cursor: str | None,
         limit: int,
         now: datetime,
+        check: AccountCheck | None,
     ) -> PullPage:
-        c = codec.decode(cursor, technician_id) if cursor is not None else None
         conn = self._connection()
-        tech = technician_id.hex
-        device = device_id.hex if device_id is not None else None
         conn.execute("BEGIN")
         self.statements += 2  # BEGIN and the head (COMMIT not counted, as on the engines)
         try:
-            row = conn.execute(_SQL_HEAD, (device, tech)).fetchone()
-            if row is not None:
-                epoch, head, floor, last_mid = row
-            else:
-                epoch, head, floor = 1, 0, 0
-                self.statements += 1
-                found = conn.execute(_SQL_LAST_MID, (device,)).fetchone() if device else None
-                last_mid = found[0] if found else None
-            last_mid = last_mid or 0
+            epoch, head, floor, last_mid = self._head(conn, technician_id, device_id, check)
+            c = codec.decode(cursor, technician_id) if cursor is not None else None
 
-            def answer(
-                ops: list[PullOp], at: Cursor, has_more: bool, reset: bool = False
-            ) -> PullPage:
-                return PullPage(
-                    ops=ops,
-                    cursor=codec.encode(at),
-                    has_more=has_more,
-                    reset=reset,
-                    last_applied_mid=last_mid,
-                    bucket_version=head,
-                    server_time=now,
-                )
+            answer = _answerer(codec, last_mid, head, now)
 
             if c is None:
                 self.statements += 1

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +20,10 @@ __all__ = ["AccessClaims", "TokenSigner", "hash_refresh_token", "new_refresh_tok
 
 ALGORITHM = "HS256"
 ISSUER = "doorstep"
+LEEWAY = 5
+"""Seconds of clock skew allowed on ``exp`` and ``nbf``."""
+VERIFIED_CACHE = 8192
+"""Verified tokens remembered per process (each a few hundred bytes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +33,28 @@ class AccessClaims:
     provider_id: uuid.UUID | None
     device_id: uuid.UUID | None
     expires_at: datetime
+    exp: int
+    """``expires_at`` as the token's own integer timestamp."""
 
 
 class TokenSigner:
-    def __init__(self, key: str, ttl_seconds: int) -> None:
+    """Issues and verifies access tokens.
+
+    A phone sends the same token on every request until it expires, so ``verify``
+    remembers the tokens whose signature and claims it has checked (a bounded LRU keyed
+    by the whole token string, which is what the signature covers): a repeat costs a
+    dictionary look-up and the expiry check, which runs on every call. Only verified
+    tokens are remembered, so forged ones cannot fill it. Whether the user is still
+    active is not a property of the token and is never cached here
+    (``server.auth.account``)."""
+
+    def __init__(
+        self, key: str, ttl_seconds: int, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self._key = key
         self._ttl = ttl_seconds
+        self._clock = clock
+        self._verified = functools.lru_cache(maxsize=VERIFIED_CACHE)(self._decode)
 
     def issue(
         self,
@@ -61,6 +84,14 @@ class TokenSigner:
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), exp
 
     def verify(self, token: str) -> AccessClaims:
+        claims = self._verified(token)
+        if claims.exp <= self._clock() - LEEWAY:  # PyJWT's own rule, checked every time
+            raise Unauthorized("token_expired", "The access token has expired; refresh it.")
+        return claims
+
+    def _decode(self, token: str) -> AccessClaims:
+        """The full check: signature, algorithm, issuer, ``exp``, ``nbf``, claim types.
+        Raises (and so is not remembered) for any token that fails it."""
         try:
             # The algorithm list is fixed: a token naming "none" or another algorithm fails.
             claims = jwt.decode(
@@ -69,7 +100,7 @@ class TokenSigner:
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "nbf", "sub", "iss"]},
-                leeway=5,
+                leeway=LEEWAY,
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized(
@@ -88,6 +119,7 @@ class TokenSigner:
                 provider_id=uuid.UUID(claims["pid"]) if claims.get("pid") else None,
                 device_id=uuid.UUID(claims["did"]) if claims.get("did") else None,
                 expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+                exp=int(claims["exp"]),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise Unauthorized("token_invalid", "The access token is not valid.") from exc

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import uuid
 from typing import Annotated, Any
 
@@ -14,12 +15,14 @@ from litestar import Controller, Request, Response, get, post
 from litestar.enums import MediaType
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth.guards import STAFF, allow
+from server.auth.account import ACCOUNT_CHECKED, check_account
+from server.auth.guards import STAFF, all_of, allow
+from server.auth.principal import Principal
 from server.auth.scope import ensure_job_visible
 from server.context import RequestContext
+from server.db.base import utcnow
 from server.db.engine import Database
 from server.db.models import Device, DeviceSyncState, Job
 from server.db.models.user import Role
@@ -99,11 +102,10 @@ class SyncController(Controller):
             device_id=device.id, enrolled_at=device.enrolled_at, last_applied_mid=0
         )
 
-    @get("/pull", guards=[TECH, rate_limit("pull")])
+    @get("/pull", guards=[all_of(TECH, rate_limit("pull"))], opt={ACCOUNT_CHECKED: True})
     async def pull(
         self,
         request: Request[Any, Any, Any],
-        ctx: RequestContext,
         cursor: Annotated[
             str | None,
             Parameter(max_length=512, description="From the last pull; omit for a snapshot"),
@@ -118,32 +120,26 @@ class SyncController(Controller):
         the cursor. Repeat while ``has_more``. On ``reset``: push what is pending, drop
         the bucket's documents, pull without a cursor. ``last_applied_mid`` comes from
         the same snapshot as the operations."""
-        p = ctx.principal
+        # No RequestContext: resolving that dependency was about 15 us of the 0.2 ms an
+        # empty pull costs, and the pull needs only the caller and the time.
+        p: Principal = request.user
         device = p.device_id or device_id
         if p.device_id and device_id and device_id != p.device_id:
             raise Forbidden("device_mismatch", "The access token belongs to another device.")
         db: Database = request.app.state.db
-        if device is not None and p.device_id is None:  # a token not bound to a device
-            async with db.reader() as session:
-                row = (
-                    await session.execute(
-                        select(Device.user_id, Device.revoked_at).where(Device.id == device)
-                    )
-                ).one_or_none()
-            if row is None or row.user_id != p.user_id:
-                raise Forbidden("device_not_enrolled", "That device is not enrolled to you.")
-            if row.revoked_at is not None:
-                raise Forbidden("device_revoked", "This device has been revoked.")
         args: dict[str, Any] = {
             "codec": _codec(request),
             "technician_id": p.user_id,
             "device_id": device,
             "cursor": cursor,
             "limit": limit,
-            "now": ctx.now,
+            "now": utcnow(),
+            # The account rules, on the caller's row read in the pull's own snapshot
+            # (ACCOUNT_CHECKED: the middleware leaves them to this handler).
+            "check": functools.partial(check_account, p, device_id=device),
         }
         reader = _sqlite_reader(request, db)
-        if reader is not None:  # SQLite: the whole pull in one hand-off to a thread
+        if reader is not None:  # SQLite: one hand-off to a thread (none for a poll at the head)
             page = await reader.pull(**args)
         else:
             # A bare connection, not an ORM session: the pull reads rows, nothing else.
@@ -157,7 +153,7 @@ class SyncController(Controller):
         body: Any = encode_page(page)
         return Response(body, media_type=MediaType.JSON)
 
-    @post("/push", guards=[TECH, rate_limit("push")], status_code=HTTP_200_OK)
+    @post("/push", guards=[all_of(TECH, rate_limit("push"))], status_code=HTTP_200_OK)
     async def push(
         self, request: Request[Any, Any, Any], ctx: RequestContext, data: PushRequestDoc
     ) -> PushResponse:
