@@ -10,9 +10,10 @@ after the sync benchmark).
     fsync the original, read the EXIF, decode at reduced scale, save a thumbnail and a
     display copy.
 ``sync p50/p99 under photo load``
-    Empty incremental pulls timed alone, then again while another task uploads photos
-    without pause. The ratios say how much a phone's sync slows down while photos are
-    processed.
+    Empty incremental pulls timed alone and while another task uploads photos without
+    pause, in alternating windows (five of each, 80 pulls per window at the default
+    size), so a change in the machine's load during the run falls on both sides. The
+    ratios say how much a phone's sync slows down while photos are processed.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ from bench.sync_bench import RESULTS, SECRET
 from fixtures.photos import make_12mp_jpeg
 
 __all__ = ["main", "run"]
+
+
+WINDOWS = 5
+"""Alternating quiet and busy windows of pulls (see the module doc)."""
 
 
 def _variant(base: bytes, n: int) -> bytes:
@@ -137,19 +142,21 @@ async def _measure(
                 await asyncio.sleep(0.002)  # a phone's pace, and room for the uploader
             return out
 
-        quiet = await pulls(rounds * 10)
-        stop = asyncio.Event()
-
-        async def uploader() -> None:
+        async def uploader(stop: asyncio.Event) -> None:
             while not stop.is_set():
                 await upload(_variant(base, next(counter)))
 
-        task = asyncio.create_task(uploader())
-        try:
-            busy = await pulls(rounds * 10)
-        finally:
-            stop.set()
-            await task
+        quiet: list[float] = []
+        busy: list[float] = []
+        for _ in range(WINDOWS):
+            quiet += await pulls(rounds * 10)
+            stop = asyncio.Event()
+            task = asyncio.create_task(uploader(stop))
+            try:
+                busy += await pulls(rounds * 10)
+            finally:
+                stop.set()
+                await task
     p = {
         "quiet_p50_ms": statistics.median(quiet),
         "quiet_p99_ms": percentile(quiet, 99),

@@ -13,20 +13,30 @@ per-call limit *before* anything is decoded, and every Pillow failure becomes an
 ``unsupported_image``).
 
 Everything here is synchronous and CPU-bound on purpose (decoding a 12-megapixel JPEG takes
-tens of milliseconds). Async callers must run it off the event loop::
+tens of milliseconds). Async callers run it off the event loop, in the background::
 
-    info = await anyio.to_thread.run_sync(images.inspect, data)
+    info = await images.in_background(images.inspect, data)
+
+``in_background`` uses threads of their own that lower their scheduling priority (on
+Linux, where threads are scheduled one by one): a photo being decoded gives way to the
+sync requests that want the same core, and still uses every idle core.
 
 No database, no web framework: only Pillow, msgspec and ``server.errors``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import math
+import os
+import threading
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from PIL import ExifTags, Image, ImageOps
@@ -40,6 +50,7 @@ __all__ = [
     "ImageRejected",
     "derivatives",
     "hamming",
+    "in_background",
     "inspect",
     "phash",
     "same_picture",
@@ -52,6 +63,33 @@ THUMB_QUALITY = 78
 DISPLAY_QUALITY = 85
 # JPEGs are decoded for hashing at a reduced DCT scale no smaller than this (fast and enough).
 _PHASH_DECODE_SIZE = 256
+BACKGROUND_NICENESS = 10
+"""How much an image thread lowers its priority (0 to 19; requests stay at 0)."""
+
+_T = TypeVar("_T")
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _lower_priority() -> None:
+    # Linux: a thread's native id is a schedulable task of its own; elsewhere the pool
+    # runs at normal priority.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+
+
+async def in_background(fn: Callable[..., _T], *args: Any) -> _T:
+    """Run ``fn(*args)`` on the image threads (one per core, low priority)."""
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(
+                    max_workers=os.cpu_count() or 2,
+                    thread_name_prefix="doorstep-images",
+                    initializer=_lower_priority,
+                )
+    return await asyncio.get_running_loop().run_in_executor(_pool, fn, *args)
 
 
 class ImageRejected(Invalid):

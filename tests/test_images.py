@@ -209,3 +209,25 @@ def test_phash_is_deterministic_and_hamming_validates() -> None:
     assert images.hamming("0" * 16, "f" * 16) == 64
     with pytest.raises(ValueError):
         images.hamming("abc", "0" * 16)
+
+
+def test_background_threads_run_the_work_at_lower_priority() -> None:
+    """Image work runs on threads of its own that give way to requests (Linux)."""
+    import asyncio
+    import os
+    import sys
+    import threading
+
+    def whoami(data: bytes) -> tuple[str, int]:
+        info = images.inspect(data)
+        assert info.width == 64
+        return threading.current_thread().name, os.getpriority(
+            os.PRIO_PROCESS, threading.get_native_id()
+        )
+
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    name, mine = asyncio.run(images.in_background(whoami, photos.make_jpeg(width=64, height=48)))
+    assert name.startswith("doorstep-images")
+    if sys.platform == "linux":
+        assert mine == min(19, here + images.BACKGROUND_NICENESS)
