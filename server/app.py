@@ -27,9 +27,10 @@ from server.notifications.outbox import LogSender, drain
 from server.openapi import install_schema, openapi_config
 from server.routes import route_handlers
 from server.settings import Settings
+from sync.blobs import BlobStore, FilesystemBlobStore
 from sync.pokes import make_hub
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "make_blob_store"]
 
 log = logging.getLogger("doorstep")
 
@@ -66,9 +67,24 @@ async def _send_outbox(db: Database, interval: int) -> None:
             log.warning("outbox round failed", exc_info=True)
 
 
-async def _maintain(db: Database, settings: Settings) -> None:
+def make_blob_store(settings: Settings) -> BlobStore:
+    """The store ``settings.blob_store`` names: a folder, or an S3-compatible bucket."""
+    if settings.blob_store == "s3":
+        from sync.blob_s3 import S3BlobStore
+
+        return S3BlobStore.connect(
+            settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+        )
+    return FilesystemBlobStore(settings.resolved_blob_dir)
+
+
+async def _maintain(db: Database, settings: Settings, blob_store: BlobStore) -> None:
     from server.callbacks.tasks import sweep_status_checks
-    from sync.blobs import FilesystemBlobStore
     from sync.maintenance import sweep
 
     while True:
@@ -79,7 +95,7 @@ async def _maintain(db: Database, settings: Settings) -> None:
                 now=utcnow(),
                 retention=timedelta(hours=settings.packet_retention_hours),
                 keep=settings.bucket_log_keep,
-                blob_store=FilesystemBlobStore(settings.resolved_blob_dir),
+                blob_store=blob_store,
                 upload_expiry=timedelta(hours=settings.blob_upload_expiry_hours),
             )
             await sweep_status_checks(db, utcnow())
@@ -89,6 +105,7 @@ async def _maintain(db: Database, settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    blob_store = make_blob_store(settings)  # a bad store configuration fails here
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -109,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             auth_service=AuthService(db, settings, signer, passwords),
             pokes=make_hub(settings.redis_url),
             limiter=Limiter(settings),
+            blob_store=blob_store,
         )
         install_schema(app, PUBLIC_PATHS)
         await app.state.pokes.start()  # never waits for Redis: the app boots without it
@@ -117,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 if settings.outbox_interval > 0:
                     tasks.start_soon(_send_outbox, db, settings.outbox_interval)
                 if settings.maintenance_interval > 0:
-                    tasks.start_soon(_maintain, db, settings)
+                    tasks.start_soon(_maintain, db, settings, blob_store)
                 try:
                     yield
                 finally:
@@ -125,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await app.state.pokes.stop()  # ends open event streams
             await app.state.limiter.close()
+            await blob_store.close()
             if getattr(app.state, "pull_reader", None) is not None:  # sync_api/routes.py
                 app.state.pull_reader.close()
             await db.dispose()  # outside the cancelled scope, or it would be cancelled too

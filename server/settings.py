@@ -15,6 +15,7 @@ from typing import Any
 __all__ = ["ENV_PREFIX", "Settings"]
 
 ENV_PREFIX = "DOORSTEP_"
+BLOB_STORES = ("filesystem", "s3")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,29 @@ class Settings:
 
     blob_dir: Path | None = None
     """Folder for uploaded photos and signatures. Empty: ``data_dir/blobs``."""
+
+    blob_store: str = "filesystem"
+    """Where photos and signatures live: ``filesystem`` (``blob_dir``: one machine) or
+    ``s3`` (an S3-compatible bucket that every app node shares; needs ``s3_bucket``)."""
+
+    s3_bucket: str = ""
+    """The bucket of ``blob_store=s3`` (it must exist)."""
+
+    s3_endpoint_url: str = ""
+    """S3 API address for MinIO, Ceph, R2 and the like (path-style). Empty: AWS S3."""
+
+    s3_region: str = ""
+    """The bucket's region. Empty: from the AWS configuration (``AWS_REGION``, ...)."""
+
+    s3_prefix: str = ""
+    """Key prefix, so several deployments can share one bucket (e.g. ``doorstep/prod``)."""
+
+    s3_access_key_id: str = ""
+    """Access key. Empty: boto3's standard chain (``AWS_ACCESS_KEY_ID`` and
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, ``~/.aws``, instance or task roles)."""
+
+    s3_secret_access_key: str = field(default="", repr=False)
+    """Secret key, set together with ``s3_access_key_id``."""
 
     secret_key: str = ""
     """HMAC key for access tokens. Empty: generated on first run and kept in
@@ -145,6 +169,21 @@ class Settings:
 
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form options for experiments; not read by the core."""
+
+    def __post_init__(self) -> None:
+        """Refuse a configuration that cannot work, at startup and by name."""
+        if self.blob_store not in BLOB_STORES:
+            raise ValueError(
+                f"{ENV_PREFIX}BLOB_STORE: {self.blob_store!r} is not one of "
+                f"{', '.join(BLOB_STORES)}"
+            )
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise ValueError(f"{ENV_PREFIX}BLOB_STORE=s3 needs {ENV_PREFIX}S3_BUCKET")
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise ValueError(
+                f"{ENV_PREFIX}S3_ACCESS_KEY_ID and {ENV_PREFIX}S3_SECRET_ACCESS_KEY go "
+                "together: set both, or neither to use the standard AWS credential chain"
+            )
 
     # --- derived -------------------------------------------------------------------
 

@@ -12,13 +12,15 @@ No web framework here: ``server/sync_api/blob_routes.py`` adapts this to HTTP.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, BinaryIO, ClassVar, Protocol
 
 import anyio.to_thread
 from sqlalchemy import delete, select, update
@@ -31,6 +33,7 @@ from server.errors import Conflict, DoorstepError, Invalid
 __all__ = [
     "DEFAULT_CONTENT_TYPES",
     "DEFAULT_MAX_BYTES",
+    "DERIVED_NAMES",
     "BlobLimits",
     "BlobStore",
     "BlobTooLarge",
@@ -38,10 +41,14 @@ __all__ = [
     "UnsupportedType",
     "UploadResult",
     "append_chunk",
+    "blob_key",
     "check_sha",
+    "derived_key",
     "expire_uploads",
     "upload_status",
 ]
+
+log = logging.getLogger("doorstep.blobs")
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 DEFAULT_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
@@ -86,30 +93,33 @@ class UploadResult:
 
 class BlobStore(Protocol):
     """Where blob bytes live. The DB rows decide what is visible; a store only keeps
-    bytes, so a filesystem on one machine and an S3-compatible bucket for several
-    machines are interchangeable.
+    bytes, so a filesystem on one machine (``FilesystemBlobStore``) and an
+    S3-compatible bucket shared by several machines (``sync.blob_s3.S3BlobStore``) are
+    interchangeable. Nothing outside a store sees a local path: the bytes come and go
+    through these methods, and any node may serve any call, because how far an upload
+    got lives in the ``blob_uploads`` row, not in the store.
 
-    An S3 store maps this onto a multipart upload: ``put_part`` uploads one part keyed
-    by its offset (keeping the part's ETag, e.g. in a small ``<sha>.parts`` object;
-    parts other than the last must be ≥ 5 MiB, so small chunks are buffered until
-    they are), ``finalize`` completes the multipart upload into a staging key, checks
-    the SHA-256 (S3 checksum or a read-back) and copies it to ``<sha[:2]>/<sha>``,
-    ``discard`` aborts the multipart upload, ``open`` streams a GET and ``exists`` is a
-    HEAD. Any node may then serve any chunk, because the offset lives in the database.
-    """
+    Each blob may have derivatives (``DERIVED_NAMES``: metadata-free JPEG copies) kept
+    beside it by the same store."""
 
     async def put_part(self, sha: str, offset: int, data: bytes) -> int:
         """Write ``data`` at ``offset`` of the partial upload (anything beyond
-        ``offset`` is dropped first); return the partial's new size."""
+        ``offset`` is dropped first); return the partial's new size. ``Conflict``
+        ``offset_mismatch`` with ``details["offset"]`` when the store holds fewer than
+        ``offset`` bytes (some were lost): the upload resumes from there."""
         ...
 
-    async def finalize(self, sha: str) -> Path | None:
-        """Verify the partial against ``sha`` and make it the blob; None (and the
-        partial discarded) when the bytes do not match."""
+    async def finalize(self, sha: str) -> bool:
+        """Verify the partial against ``sha`` and make it the blob; False (and the
+        partial discarded) when the bytes do not match or there are none."""
         ...
 
     def open(self, sha: str) -> AsyncIterator[bytes]:
         """Stream a complete blob's bytes."""
+        ...
+
+    async def read(self, sha: str) -> bytes:
+        """A complete blob's bytes at once (blobs are small: ``blob_max_bytes``)."""
         ...
 
     async def exists(self, sha: str) -> bool: ...
@@ -118,10 +128,42 @@ class BlobStore(Protocol):
         """Drop a partial upload (no error when there is none)."""
         ...
 
+    async def put_derived(self, sha: str, name: str, data: bytes) -> None:
+        """Keep one derivative of blob ``sha``, replacing any before it whole."""
+        ...
+
+    async def open_derived(self, sha: str, name: str) -> AsyncIterator[bytes] | None:
+        """A stream of one derivative's bytes, or None when there is none."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections (the store may still be used afterwards)."""
+        ...
+
+
+DERIVED_NAMES = ("thumb", "display")
+"""The derivatives of an image blob: a thumbnail and a screen-sized copy."""
+
+
+def blob_key(sha: str) -> str:
+    """A blob's place relative to a store's root: ``<sha[:2]>/<sha>``."""
+    sha = check_sha(sha)
+    return f"{sha[:2]}/{sha}"
+
+
+def derived_key(sha: str, name: str) -> str:
+    """A derivative's place relative to a store's root."""
+    if name not in DERIVED_NAMES:
+        raise ValueError(f"unknown derivative {name!r}")
+    sha = check_sha(sha)
+    return f"derived/{sha[:2]}/{sha}.{name}.jpg"
+
 
 class FilesystemBlobStore:
-    """Blobs under ``root/<sha[:2]>/<sha>``, partial uploads under ``root/partial/<sha>``.
-    A blob appears only by ``os.replace`` of a verified partial (atomic on POSIX)."""
+    """Blobs under ``root/<sha[:2]>/<sha>``, partial uploads under ``root/partial/<sha>``,
+    derivatives under ``root/derived/<sha[:2]>/<sha>.<name>.jpg``. A blob appears only
+    by ``os.replace`` of a verified partial (atomic on POSIX), a derivative by rename of
+    a complete temporary file."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -130,8 +172,7 @@ class FilesystemBlobStore:
         return self.root / "partial" / check_sha(sha)
 
     def path(self, sha: str) -> Path:
-        sha = check_sha(sha)
-        return self.root / sha[:2] / sha
+        return self.root / blob_key(sha)
 
     async def put_part(self, sha: str, offset: int, data: bytes) -> int:
         return await anyio.to_thread.run_sync(self._put_part, sha, offset, data)
@@ -158,10 +199,10 @@ class FilesystemBlobStore:
         finally:
             os.close(fd)
 
-    async def finalize(self, sha: str) -> Path | None:
+    async def finalize(self, sha: str) -> bool:
         return await anyio.to_thread.run_sync(self._finalize, sha)
 
-    def _finalize(self, sha: str) -> Path | None:
+    def _finalize(self, sha: str) -> bool:
         partial, final = self.partial_path(sha), self.path(sha)
         digest = hashlib.sha256()
         try:
@@ -169,28 +210,66 @@ class FilesystemBlobStore:
                 while block := fh.read(1024 * 1024):
                     digest.update(block)
         except FileNotFoundError:
-            return None
+            return False
         if digest.hexdigest() != sha:
             partial.unlink(missing_ok=True)
-            return None
+            return False
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, final)
         _fsync_dir(final.parent)
-        return final
+        return True
 
     async def open(self, sha: str) -> AsyncIterator[bytes]:
         fh = await anyio.to_thread.run_sync(self.path(sha).open, "rb")
-        try:
-            while block := await anyio.to_thread.run_sync(fh.read, READ_CHUNK):
-                yield block
-        finally:
-            await anyio.to_thread.run_sync(fh.close)
+        async for block in _stream_file(fh):
+            yield block
+
+    async def read(self, sha: str) -> bytes:
+        return await anyio.to_thread.run_sync(self.path(sha).read_bytes)
 
     async def exists(self, sha: str) -> bool:
         return await anyio.to_thread.run_sync(self.path(sha).is_file)
 
     async def discard(self, sha: str) -> None:
         await anyio.to_thread.run_sync(lambda: self.partial_path(sha).unlink(missing_ok=True))
+
+    async def put_derived(self, sha: str, name: str, data: bytes) -> None:
+        await anyio.to_thread.run_sync(_write_atomic, self.root / derived_key(sha, name), data)
+
+    async def open_derived(self, sha: str, name: str) -> AsyncIterator[bytes] | None:
+        path = self.root / derived_key(sha, name)
+        try:
+            fh = await anyio.to_thread.run_sync(path.open, "rb")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return _stream_file(fh)
+
+    async def close(self) -> None:
+        return None
+
+
+async def _stream_file(fh: BinaryIO) -> AsyncIterator[bytes]:
+    """An open file's bytes in ``READ_CHUNK`` blocks, read in a thread; closes it."""
+    try:
+        while block := await anyio.to_thread.run_sync(fh.read, READ_CHUNK):
+            yield block
+    finally:
+        await anyio.to_thread.run_sync(fh.close)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write then rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _fsync_dir(path: Path) -> None:
@@ -364,8 +443,7 @@ async def append_chunk(
 
         # The last byte: the blob exists only if the bytes match the hash.
         await session.execute(delete(BlobUpload).where(BlobUpload.sha256 == sha))
-        path = await store.finalize(sha)
-        if path is None:
+        if not await store.finalize(sha):
             await session.commit()
             await store.discard(sha)
             raise Invalid(
@@ -401,5 +479,10 @@ async def expire_uploads(db: Database, store: BlobStore, older_than: datetime) -
         gone = list(result.scalars())
         await session.commit()
     for sha in gone:
-        await store.discard(sha)
+        try:
+            await store.discard(sha)
+        except (DoorstepError, OSError):
+            # The rows are gone either way; one unreachable partial must not keep the
+            # others (or the rest of the maintenance round) from being cleaned.
+            log.warning("expired upload %s: its partial bytes were not deleted", sha)
     return len(gone)

@@ -16,16 +16,11 @@ the perceptual hash) is flagged on the *newer* photo in ``reused_from``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import anyio.to_thread
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,7 +28,7 @@ from server.db.engine import Database
 from server.db.models import City, Job
 from server.db.models.evidence import Blob, Photo
 from sync import images, verdicts
-from sync.blobs import READ_CHUNK, BlobStore, check_sha
+from sync.blobs import DERIVED_NAMES, BlobStore, check_sha
 from sync.evidence_wire import PhotoArgs
 from sync.mutation_base import Applied, Handler, MutationContext, fact_flags, record
 
@@ -41,79 +36,16 @@ __all__ = [
     "DERIVED_NAMES",
     "HANDLERS",
     "REUSE_WINDOW",
-    "open_derived",
     "photo",
     "process_blob",
-    "put_derived",
 ]
 
-DERIVED_NAMES = ("thumb", "display")
 REUSE_WINDOW = timedelta(days=90)
 """How far back near-duplicates (perceptual hash) are looked for."""
 REUSE_CANDIDATES = 5000
 """At most this many recent photos are compared in Python per processed photo."""
 PENDING = "blob_pending"
 BAD_IMAGE = "bad_image"
-
-
-# --- derived files ---------------------------------------------------------------------
-
-
-def _derived_root(store: BlobStore) -> Path | None:
-    """The folder for derivatives: next to the blobs of a filesystem store. A store
-    without a local root (S3) has no derivatives here; the endpoints then answer 404."""
-    root = getattr(store, "root", None)
-    return Path(root) / "derived" if root is not None else None
-
-
-def _derived_path(store: BlobStore, sha: str, name: str) -> Path | None:
-    if name not in DERIVED_NAMES:
-        raise ValueError(f"unknown derivative {name!r}")
-    root = _derived_root(store)
-    sha = check_sha(sha)
-    return root / sha[:2] / f"{sha}.{name}.jpg" if root is not None else None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write then rename, so a reader never sees half a JPEG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".jpg")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-async def put_derived(store: BlobStore, sha: str, name: str, data: bytes) -> bool:
-    """Store one derivative of blob ``sha``; False when the store has no local root."""
-    path = _derived_path(store, sha, name)
-    if path is None:
-        return False
-    await anyio.to_thread.run_sync(_write_atomic, path, data)
-    return True
-
-
-async def open_derived(store: BlobStore, sha: str, name: str) -> AsyncIterator[bytes] | None:
-    """A stream of one derivative's bytes, or None when there is none (not an image,
-    not processed yet, rejected, or a store without a local root)."""
-    path = _derived_path(store, sha, name)
-    if path is None or not await anyio.to_thread.run_sync(path.is_file):
-        return None
-    return _stream(path)
-
-
-async def _stream(path: Path) -> AsyncIterator[bytes]:
-    fh = await anyio.to_thread.run_sync(path.open, "rb")
-    try:
-        while block := await anyio.to_thread.run_sync(fh.read, READ_CHUNK):
-            yield block
-    finally:
-        await anyio.to_thread.run_sync(fh.close)
 
 
 # --- evidence --------------------------------------------------------------------------
@@ -242,11 +174,11 @@ async def process_blob(db: Database, store: BlobStore, sha256: str) -> None:
             return
         info: dict[str, Any] | None = dict(blob.info) if _processed(blob) else None
     if info is None:
-        data = b"".join([chunk async for chunk in store.open(sha)])
-        fresh, derived = await anyio.to_thread.run_sync(_analyse, data)
+        data = await store.read(sha)
+        fresh, derived = await images.in_background(_analyse, data)
         if derived is not None:
             for name, content in zip(DERIVED_NAMES, derived, strict=True):
-                await put_derived(store, sha, name, content)
+                await store.put_derived(sha, name, content)
         info = fresh
     now = datetime.now(UTC)
     async with db.writer() as session:

@@ -33,9 +33,14 @@ _STARTED = time.time()
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     from browser import unavailable
+    from s3 import moto_missing
 
     no_browser = unavailable()
+    no_moto = moto_missing()
     return [
+        f"doorstep: S3 blob store tests SKIPPED: {no_moto}"
+        if no_moto
+        else "doorstep: S3 blob store tests run against moto's S3 server on 127.0.0.1",
         f"doorstep: database tests run on SQLite and PostgreSQL ({make_url(PG_URL).host})"
         if PG_URL
         else f"doorstep: database tests run on SQLite only ({PG_ENV} not set)",
@@ -132,8 +137,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
+def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Settings:
+    """The test app's settings; the blob store is a folder unless a test parametrizes
+    this fixture indirectly with ``s3.STORES`` (then also a fresh bucket on moto)."""
+    from s3 import store_settings
+
+    base = Settings(
         data_dir=tmp_path,
         database_url=database_url,
         secret_key="test-secret-key-that-is-long-enough-for-hs256-and-hs512-0123456789abcdef",
@@ -142,6 +151,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         outbox_interval=0,
         maintenance_interval=0,
     )
+    return store_settings(request, base, getattr(request, "param", "filesystem"))
 
 
 @pytest.fixture
@@ -187,3 +197,18 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path: Path):  # type: ign
         return url
 
     return make_pg
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3-compatible server (moto) on a free port of 127.0.0.1, for the session."""
+    from s3 import MotoServer, moto_missing
+
+    missing = moto_missing()
+    if missing:
+        pytest.skip(f"S3 blob store tests skipped: {missing}")
+    server = MotoServer()
+    try:
+        yield server.endpoint
+    finally:
+        server.stop()

@@ -28,7 +28,6 @@ from server.db.models import Job, Photo, SignOff
 from server.errors import DoorstepError, NotFound
 from server.reports.service_report import PhotoRef, ServiceReport, build
 from server.sync_api.blob_routes import blob_store
-from sync import photos
 from sync.blobs import check_sha
 from sync.signatures import render_strokes
 
@@ -371,7 +370,7 @@ async def _signature_response(
             png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"}
         )
     if signed is not None and signed.signature_sha256:
-        stream = await photos.open_derived(blob_store(request), signed.signature_sha256, "display")
+        stream = await blob_store(request).open_derived(signed.signature_sha256, "display")
         if stream is not None:
             data = b"".join([chunk async for chunk in stream])
             return Response(
@@ -479,7 +478,7 @@ class PublicServiceReportController(Controller):
         found = await db.scalar(
             select(Photo.id).where(Photo.job_id == job_id, Photo.sha256 == sha).limit(1)
         )
-        stream = await photos.open_derived(blob_store(request), sha, "thumb") if found else None
+        stream = await blob_store(request).open_derived(sha, "thumb") if found else None
         if stream is None:
             raise NotFound("photo", sha)
         return Stream(

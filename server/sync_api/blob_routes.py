@@ -33,7 +33,6 @@ from sync import photos
 from sync.blobs import (
     BlobLimits,
     BlobStore,
-    FilesystemBlobStore,
     append_chunk,
     check_sha,
     upload_status,
@@ -65,12 +64,8 @@ class BlobOut(msgspec.Struct):
 
 
 def blob_store(request: Request[Any, Any, Any]) -> BlobStore:
-    """The app's store (a filesystem one under ``resolved_blob_dir`` unless a test or a
-    deployment put another on ``app.state.blob_store``)."""
-    store: BlobStore | None = getattr(request.app.state, "blob_store", None)
-    if store is None:
-        store = FilesystemBlobStore(request.app.state.settings.resolved_blob_dir)
-        request.app.state.blob_store = store
+    """The app's store (``server.app.make_blob_store``: a folder or an S3 bucket)."""
+    store: BlobStore = request.app.state.blob_store
     return store
 
 
@@ -264,7 +259,7 @@ class BlobController(Controller):
     ) -> Stream:
         sha = check_sha(sha256)
         await self._visible(db, ctx, sha)
-        stream = await photos.open_derived(blob_store(request), sha, name)
+        stream = await blob_store(request).open_derived(sha, name)
         if stream is None:
             raise NotFound("blob", sha)
         return Stream(
