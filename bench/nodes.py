@@ -6,6 +6,11 @@ README's "Scale out": migrations run once, the same secret on every node.
     The fleet's poll (``bench/fleet.py``: reference-client phones in load processes,
     pulling again and again) through the proxy, first with one node behind it, then
     with two. Figure: two nodes' requests per second over one node's.
+``throughput, shared socket``
+    The same poll with the nodes sharing one listening socket that the benchmark opens
+    and hands to each (``doorstep serve --fd``), the kernel spreading the connections:
+    one machine's nodes behind one address with no proxy process taking a share of the
+    same two cores. Figure: two nodes over one node, again.
 ``pokes across nodes``
     A phone listens on ``GET /sync/v1/events`` on node A; a dispatcher changes the
     address of the phone's customer through node B. Node B publishes to Redis, node A pokes the phone.
@@ -26,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -116,7 +122,10 @@ class RoundRobinProxy:
             self._writers.discard(up_writer)
 
     def close(self) -> None:
-        """Close every connection, stop the loop and close it (no socket left open)."""
+        """Close every connection, stop the loop and close it (no socket left open).
+        Closing twice does nothing."""
+        if not self._thread.is_alive():
+            return
 
         async def shutdown() -> None:
             self._server.close()
@@ -305,6 +314,10 @@ def run(options: NodesOptions, progress: Progress | None = None) -> dict[str, An
                     f"[bench] nodes: pokes across nodes: {result['pokes'].get('received')}/"
                     f"{options.pokes}, p50 {result['pokes'].get('p50_ms')} ms"
                 )
+                proxy.close()
+                for n in nodes:
+                    n.stop()
+                _shared_socket(env, folder, fleet, users, options, progress, result)
             finally:
                 proxy.close()
                 for n in nodes:
@@ -312,6 +325,39 @@ def run(options: NodesOptions, progress: Progress | None = None) -> dict[str, An
     finally:
         asyncio.run(_drop_database(admin, url))
     return result
+
+
+def _shared_socket(
+    env: dict[str, str],
+    folder: Path,
+    fleet: Fleet,
+    users: list[Any],
+    options: NodesOptions,
+    progress: Progress,
+    result: dict[str, Any],
+) -> None:
+    """The poll against one and two nodes sharing one listening socket."""
+    with socket.create_server(("127.0.0.1", 0), backlog=4096) as listener:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        for count in (1, 2):
+            nodes = [start_doorstep(env, folder, listener=listener) for _ in range(count)]
+            try:
+                progress.update(f"[bench] nodes: {len(users)} phones polling {count} on a socket")
+                phase = fleet.phase("poll", url, users, seconds=options.seconds)
+            finally:
+                for n in nodes:
+                    n.stop()
+            result[f"shared_{count}"] = phase
+            progress.done(
+                f"[bench] nodes: {count} node(s) on one socket: "
+                f"{phase['requests_per_second']:.0f} req/s, "
+                f"p99 {phase['latency'].get('p99_ms', 0):.0f} ms, {phase['errors']} errors"
+            )
+    result["shared_speedup"] = round(
+        result["shared_2"]["requests_per_second"]
+        / max(result["shared_1"]["requests_per_second"], 1e-9),
+        3,
+    )
 
 
 if __name__ == "__main__":

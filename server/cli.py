@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import getpass
 import logging
@@ -65,6 +66,19 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
+    sockets = None
+    if args.fd is not None:
+        # Built here, not by uvicorn's own ``fd`` option: that one takes every socket for
+        # a UNIX one, and asyncio then never turns Nagle off on the TCP connections.
+        import socket
+
+        try:
+            listener = socket.socket(fileno=args.fd)
+        except OSError as exc:
+            print(f"error: --fd {args.fd}: {exc}", file=sys.stderr)
+            return 2
+        sockets = [listener]
+        host, port = listener.getsockname()[:2]
     if args.migrate:
         _cmd_migrate(settings, args)
     base = f"http://{host}:{port}"
@@ -85,7 +99,7 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             f'-d \'{{"username": "dispatcher", "password": "{DEMO_PASSWORD}"}}\''
         )
     sys.stdout.flush()
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
@@ -96,7 +110,10 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         # Open event streams would otherwise hold a shutdown until their clients leave.
         timeout_graceful_shutdown=5,
     )
-    return 0
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=sockets)
+    return 0 if server.started else 1
 
 
 def _cmd_demo_data(settings: Settings, args: argparse.Namespace) -> int:
@@ -183,6 +200,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--print-logins", action="store_true", help="print the demo logins")
     s.add_argument("--log-level", default="info")
     s.add_argument("--access-log", action="store_true")
+    s.add_argument(
+        "--fd",
+        type=int,
+        help="serve on this inherited listening socket instead of --host/--port "
+        "(several nodes on one machine sharing one address; the kernel spreads the "
+        "connections)",
+    )
     s.set_defaults(func=_cmd_serve)
 
     m = sub.add_parser("migrate", help="bring the database schema up to date")

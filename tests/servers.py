@@ -31,8 +31,12 @@ class ServerProcess:
         data_dir: Path,
         port: int | None = None,
         args: tuple[str, ...] = ("--log-level", "warning"),
+        listener: socket.socket | None = None,
     ) -> None:
-        self.port = port or free_port()
+        """``listener``: serve on this listening socket (``--fd``), which several
+        processes may share, instead of a port of its own."""
+        self.listener = listener
+        self.port = listener.getsockname()[1] if listener else port or free_port()
         self.args = args
         self.env = {
             **os.environ,
@@ -43,7 +47,10 @@ class ServerProcess:
             "DOORSTEP_PASSWORD_TIME_COST": "1",
             "DOORSTEP_PASSWORD_MEMORY_KIB": "8",
         }
-        self.log = data_dir / f"server-{self.port}.log"
+        # Nodes sharing one listener each keep a log of their own.
+        self.log = data_dir / (
+            f"server-{self.port}-{id(self):x}.log" if listener else f"server-{self.port}.log"
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -51,30 +58,29 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> None:
+        where = ["--host", "127.0.0.1", "--port", str(self.port)]
+        fds: tuple[int, ...] = ()
+        if self.listener is not None:
+            fds = (self.listener.fileno(),)
+            where = ["--fd", str(fds[0])]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "server.cli",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    *self.args,
-                ],
+                [sys.executable, "-m", "server.cli", "serve", *where, *self.args],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                pass_fds=fds,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            # On a shared listener another node may answer the health check, so this
+            # process must also have said it is serving.
+            mine = self.listener is None or "Doorstep serving on" in self.log.read_text()
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if mine and httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
