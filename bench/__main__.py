@@ -429,6 +429,17 @@ def part_nodes(run: Run, summary: Summary) -> None:
         ),
         Figure(
             "nodes",
+            f"two nodes vs one on one socket, {options.phones} phones",
+            r["shared_speedup"],
+            1.6,
+            higher_is_better=True,
+            what="req/s, 2 nodes / 1 node sharing one listening socket (no proxy)",
+            note=f"{r['shared_1']['requests_per_second']:.0f} -> "
+            f"{r['shared_2']['requests_per_second']:.0f} req/s, "
+            f"{r['shared_1']['errors'] + r['shared_2']['errors']} errors",
+        ),
+        Figure(
+            "nodes",
             "pokes crossing nodes",
             pokes.get("received", 0) / max(pokes.get("sent", 1), 1),
             1.0,

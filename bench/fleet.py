@@ -42,6 +42,7 @@ import math
 import multiprocessing
 import os
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -309,11 +310,26 @@ def demo_world(technicians: int, env: dict[str, str]) -> list[str]:
 class Served:
     """A child process serving HTTP on 127.0.0.1 (``doorstep serve`` or the bare app)."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], port: int, log: Path) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        port: int,
+        log: Path,
+        pass_fds: tuple[int, ...] = (),
+        ready: str = "",
+    ) -> None:
+        """``ready``: a line the process's own log must show before it counts as up
+        (on a shared socket, another node may answer the health check)."""
         self.port, self.log = port, log
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                argv, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+                argv,
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                pass_fds=pass_fds,
             )
         atexit.register(self.stop)  # never leave a server behind
         deadline = time.monotonic() + 60
@@ -321,10 +337,12 @@ class Served:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                up = ready in log.read_text()
+                if up and httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         self.stop()
         raise RuntimeError("server did not start in time")
 
@@ -354,9 +372,22 @@ class Served:
                 self.proc.wait(5)
 
 
-def start_doorstep(env: dict[str, str], folder: Path, server: str = "uvicorn") -> Served:
+def start_doorstep(
+    env: dict[str, str],
+    folder: Path,
+    server: str = "uvicorn",
+    listener: socket.socket | None = None,
+) -> Served:
+    """A ``doorstep serve`` process on a port of its own, or on ``listener``, a listening
+    socket it inherits (and may share with other nodes)."""
     from tests.servers import free_port
 
+    if listener is not None:
+        fd, port = listener.fileno(), listener.getsockname()[1]
+        argv = [sys.executable, "-m", "server.cli", "serve", "--fd", str(fd)]
+        argv += ["--log-level", "info"]  # says when this node has started
+        log = folder / f"server-{port}-{len(list(folder.glob(f'server-{port}-*')))}.log"
+        return Served(argv, env, port, log, pass_fds=(fd,), ready="Application startup complete")
     port = free_port()
     argv = [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--log-level", "warning"]
@@ -441,7 +472,7 @@ class Fleet:
             proc.start()
         watcher = threading.Thread(target=sample, daemon=True)
         watcher.start()
-        parts = []
+        parts: list[Any] = []
         try:
             while len(parts) < len(procs):
                 try:
