@@ -27,7 +27,7 @@ import pytest
 from servers import ServerProcess, book_install, http_login
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
-from world import PASSWORD, assert_error, build_world
+from world import PASSWORD, assert_error, build_world, login
 
 from server.db.engine import make_database
 from server.db.models import JobNote, Photo
@@ -383,3 +383,42 @@ def test_upload_resumes_when_a_crash_took_the_partial_file(
     assert (
         hashlib.sha256((settings.resolved_blob_dir / sha[:2] / sha).read_bytes()).hexdigest() == sha
     )
+
+
+def test_connections_postgresql_closed_are_replaced_without_a_failed_request(
+    client: Any, world: Any, database_url: str
+) -> None:
+    """PostgreSQL restarted, failed over or timed idle connections out: the pool's
+    connections are closed under it. The next requests get fresh ones (a pooled
+    connection is checked at checkout, ``server/db/engine.py``) instead of a 503."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's connections")
+    desk = login(client, "dispatcher")
+    name = make_url(database_url).database
+    admin = make_url(database_url).set(database="postgres")
+
+    async def terminate() -> int:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                # the timeout makes it wait until each backend is gone
+                r = await conn.execute(
+                    text(
+                        "WITH app AS MATERIALIZED (SELECT pid FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()) "
+                        "SELECT count(*) FROM app WHERE pg_terminate_backend(pid, 5000)"
+                    ),
+                    {"name": name},
+                )
+                return int(r.scalar_one())
+        finally:
+            await engine.dispose()
+
+    for _ in range(3):
+        assert client.get("/jobs", headers=desk).status_code == 200
+        assert asyncio.run(terminate()) >= 1  # the app's pooled connections
+        for _ in range(3):
+            r = client.get("/jobs", headers=desk)
+            assert r.status_code == 200, r.text
