@@ -35,7 +35,15 @@ from server.db.models import Bucket, BucketEntity, BucketOp, Device, DeviceSyncS
 from server.errors import Invalid
 from sync.cursor import Cursor, CursorCodec
 
-__all__ = ["PullOp", "PullPage", "SqlitePullReader", "begin_snapshot", "encode_page", "pull"]
+__all__ = [
+    "PullOp",
+    "PullPage",
+    "SqlitePullReader",
+    "begin_snapshot",
+    "encode_page",
+    "poll",
+    "pull",
+]
 
 
 class PullOp(msgspec.Struct, omit_defaults=True):
@@ -163,6 +171,47 @@ def _answerer(codec: CursorCodec, last_mid: int, head: int, now: datetime) -> An
         )
 
     return answer
+
+
+def _poll_cursor(codec: CursorCodec, cursor: str, technician_id: uuid.UUID) -> Cursor | None:
+    """The cursor of a poll (incremental phase), or None: not a poll, or not valid (the
+    whole pull then reports it, after the account check)."""
+    try:
+        c = codec.decode(cursor, technician_id)
+    except Invalid:
+        return None
+    return c if c.phase == "i" else None
+
+
+def _at_head(
+    codec: CursorCodec, c: Cursor, head: tuple[int, int, int, int], now: datetime
+) -> PullPage | None:
+    """The empty page of a poll whose cursor is at the head, or None."""
+    epoch, version, floor, last_mid = head
+    if c.epoch != epoch or c.version != version or c.version < floor:
+        return None
+    return _answerer(codec, last_mid, version, now)([], c, False)
+
+
+async def poll(
+    conn: AsyncConnection,
+    *,
+    codec: CursorCodec,
+    technician_id: uuid.UUID,
+    device_id: uuid.UUID | None,
+    cursor: str,
+    now: datetime,
+    check: AccountCheck | None = None,
+) -> PullPage | None:
+    """The poll a phone makes all day, in one statement and no transaction of its own
+    (one statement reads one snapshot; on PostgreSQL a BEGIN, a COMMIT and a SET of the
+    isolation level are three round trips more than the answer needs). ``conn`` in
+    autocommit. None: not a poll at the head; ``pull`` answers it."""
+    c = _poll_cursor(codec, cursor, technician_id)
+    if c is None:
+        return None
+    row = (await conn.execute(_HEAD, {"tech": technician_id, "device": device_id})).first()
+    return _at_head(codec, c, _head(row, check), now)
 
 
 async def pull(
@@ -334,27 +383,18 @@ class SqlitePullReader:
         to). None: not such a poll, or SQLite was busy; ``_pull`` then answers the
         whole pull in its own transaction (and reports a bad cursor, after the account
         check)."""
-        try:
-            c = codec.decode(cursor, technician_id)
-        except Invalid:
-            return None
-        if c.phase != "i":
+        c = _poll_cursor(codec, cursor, technician_id)
+        if c is None:
             return None
         conn = self._connection(waits=False)
         try:
-            conn.execute("BEGIN")
-            try:
-                self.statements += 2
-                epoch, head, floor, last_mid = self._head(conn, technician_id, device_id, check)
-            finally:
-                conn.execute("COMMIT")
+            # One statement, in autocommit: SQLite runs it in a read transaction of its
+            # own, so the head and the account it reads come from one snapshot.
+            self.statements += 1
+            head = self._head(conn, technician_id, device_id, check)
         except sqlite3.OperationalError:  # busy or locked: the thread may wait, not the loop
-            if conn.in_transaction:
-                conn.rollback()
             return None
-        if c.epoch != epoch or c.version != head or c.version < floor:
-            return None
-        return _answerer(codec, last_mid, head, now)([], c, False)
+        return _at_head(codec, c, head, now)
 
     @staticmethod
     def _head(

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
+from test_sync_api import make_job
 from world import PASSWORD, assert_error, login
 
 from server.auth.tokens import LEEWAY, VERIFIED_CACHE, TokenSigner
@@ -44,7 +45,8 @@ def _in_database(database_url: str, stmt: Any) -> None:
 
 
 def _phone(client: Any, who: str = "tech1") -> tuple[dict[str, str], str]:
-    """A device-bound token, and its device; its status is in the node's cache."""
+    """A device-bound token, and its device; its status is in the node's cache, and its
+    pulls are done (``_at_head`` has the cursor of a poll)."""
     first = login(client, who)
     r = client.post("/sync/v1/devices", json={"label": "phone"}, headers=first)
     device = r.json()["device_id"]
@@ -52,8 +54,17 @@ def _phone(client: Any, who: str = "tech1") -> tuple[dict[str, str], str]:
     token = client.post("/auth/login", json=body).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/auth/me", headers=headers).status_code == 200  # cached now
-    assert client.get("/sync/v1/pull", headers=headers).status_code == 200
+    params: dict[str, Any] = {"device_id": device}
+    while True:
+        page = client.get("/sync/v1/pull", params=params, headers=headers).json()
+        params["cursor"] = page["cursor"]
+        if not page["has_more"]:
+            break
+    _at_head[device] = page["cursor"]
     return headers, device
+
+
+_at_head: dict[str, str] = {}
 
 
 CHANGES = {
@@ -89,6 +100,24 @@ def test_pull_refuses_at_once_a_change_made_elsewhere(
     # the same with a cursor and the device named: the account comes first
     r = client.get("/sync/v1/pull", params={"device_id": device, "cursor": "x.y"}, headers=headers)
     assert_error(r, 401, code)
+    # and the poll a phone makes all day (a cursor at the head: its own short path)
+    poll = {"device_id": device, "cursor": _at_head[device]}
+    assert_error(client.get("/sync/v1/pull", params=poll, headers=headers), 401, code)
+
+
+def test_a_poll_at_the_head_is_answered_and_news_still_arrives(
+    client: Any, world: Any, database_url: str
+) -> None:
+    """The poll's short path answers an empty page with the same cursor, and a change
+    after it is still delivered by the next poll."""
+    headers, device = _phone(client)
+    poll = {"device_id": device, "cursor": _at_head[device]}
+    page = client.get("/sync/v1/pull", params=poll, headers=headers).json()
+    assert page["ops"] == [] and page["cursor"] == _at_head[device] and not page["has_more"]
+    job = make_job(client, login(client, "dispatcher"), world)  # assigned to tech1
+    page = client.get("/sync/v1/pull", params=poll, headers=headers).json()
+    assert page["cursor"] != _at_head[device]
+    assert any(op["id"] == job["id"] for op in page["ops"]), page
 
 
 def test_a_disabled_user_is_refused_by_the_other_node(settings: Any, world: Any) -> None:

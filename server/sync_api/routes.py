@@ -31,13 +31,29 @@ from server.limits import rate_limit
 from sync.cursor import CursorCodec
 from sync.packet_types import JobPacket
 from sync.packets import build_packets
-from sync.pull import SqlitePullReader, encode_page, pull
+from sync.pull import PullPage, SqlitePullReader, encode_page, poll, pull
 from sync.push import push
 from sync.wire import EnrollRequest, EnrollResponse, PullResponse, PushRequestDoc, PushResponse
 
 __all__ = ["SyncController"]
 
 TECH = allow(Role.TECHNICIAN)
+
+
+async def _pull_pooled(db: Database, args: dict[str, Any]) -> PullPage:
+    """The pull on a pooled connection (PostgreSQL; SQLite without the reader). A bare
+    connection, not an ORM session: the pull reads rows, nothing else."""
+    async with db.engine.connect() as conn:
+        if args["cursor"] is not None:  # a poll at the head: one statement, no transaction
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            page = await poll(conn, **{k: v for k, v in args.items() if k != "limit"})
+            await conn.rollback()  # ends SQLAlchemy's side of the autocommit statement
+            if page is not None:
+                return page
+        if db.engine.dialect.name == "postgresql":  # one snapshot for every read
+            await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            return await pull(conn, **args)
 
 
 def _codec(request: Request[Any, Any, Any]) -> CursorCodec:
@@ -142,12 +158,7 @@ class SyncController(Controller):
         if reader is not None:  # SQLite: one hand-off to a thread (none for a poll at the head)
             page = await reader.pull(**args)
         else:
-            # A bare connection, not an ORM session: the pull reads rows, nothing else.
-            async with db.engine.connect() as conn:
-                if db.engine.dialect.name == "postgresql":  # one snapshot for every read
-                    await conn.execution_options(isolation_level="REPEATABLE READ")
-                async with conn.begin():
-                    page = await pull(conn, **args)
+            page = await _pull_pooled(db, args)
         # Encoded here, in one pass: the documents are the stored JSON text. The bytes
         # are a ``PullResponse`` (the annotation gives the OpenAPI schema).
         body: Any = encode_page(page)
