@@ -423,6 +423,27 @@ def _stats(values: list[float]) -> dict[str, float]:
     }
 
 
+def reports(queue: Any, procs: list[Any], on_death: Callable[[], Any] | None = None) -> list[Any]:
+    """One report from each load process, then every process joined. A process that dies
+    without reporting fails the run at once (``on_death`` first) instead of leaving it
+    waiting."""
+    parts: list[Any] = []
+    try:
+        while len(parts) < len(procs):
+            try:
+                parts.append(queue.get(timeout=1.0))
+            except Empty:
+                dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    if on_death is not None:
+                        on_death()
+                    raise RuntimeError(f"a load process died (exit codes {dead})") from None
+    finally:
+        for proc in procs:
+            proc.join(30)
+    return parts
+
+
 class Fleet:
     def __init__(self, folder: Path, options: FleetOptions, progress: Progress) -> None:
         self.folder, self.options, self.progress = folder, options, progress
@@ -472,19 +493,9 @@ class Fleet:
             proc.start()
         watcher = threading.Thread(target=sample, daemon=True)
         watcher.start()
-        parts: list[Any] = []
         try:
-            while len(parts) < len(procs):
-                try:
-                    parts.append(queue.get(timeout=1.0))
-                except Empty:
-                    dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
-                    if dead:  # a load process died without reporting: fail, never wait
-                        ready.abort()
-                        raise RuntimeError(f"a load process died (exit codes {dead})") from None
+            parts = reports(queue, procs, on_death=ready.abort)
         finally:
-            for proc in procs:
-                proc.join(30)
             stop.set()
             watcher.join()
         latencies: dict[str, list[float]] = {}

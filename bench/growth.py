@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 
+from bench.asgi import AsgiCaller
 from bench.harness import Comparison, Progress, Side, compare
 from bench.seed import Sizes, seed
 from bench.sync_bench import SECRET
@@ -185,16 +187,11 @@ async def _measure(
     codec = CursorCodec(SECRET)
     results: list[Comparison] = []
     async with AsyncExitStack() as stack:
-        clients: dict[str, httpx.AsyncClient] = {}
+        callers: dict[str, AsgiCaller] = {}
         for name, path in copies.items():
             a = create_app(settings(path))
             await stack.enter_async_context(a.lifespan())
-            clients[name] = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=a),  # type: ignore[arg-type]
-                    base_url="http://doorstep.bench",
-                )
-            )
+            callers[name] = AsgiCaller(a)  # no HTTP client in the timed call
 
         def side(name: str, back: int) -> Side:
             head = info[name]["head"]
@@ -203,11 +200,13 @@ async def _measure(
                 "limit": 200,
             }
 
+            call = callers[name].prepare("GET", "/sync/v1/pull", params, world.phone)
+
             async def get(_: Any) -> None:
-                r = await clients[name].get("/sync/v1/pull", params=params, headers=world.phone)
-                page = r.json()
-                if r.status_code != 200 or page["reset"] or page["has_more"]:
-                    raise RuntimeError(f"growth pull ({name}): {r.status_code} {r.text[:200]}")
+                r = await callers[name].send(call)
+                page = msgspec.json.decode(r.body) if r.status == 200 else {}
+                if r.status != 200 or page["reset"] or page["has_more"]:
+                    raise RuntimeError(f"growth pull ({name}): {r.status} {r.text[:200]}")
 
             return Side(run=get)
 

@@ -111,6 +111,8 @@ def test_two_nodes_on_postgres_and_redis_and_pokes_cross(tmp_path: Path) -> None
     assert nodes["nodes_1"]["errors"] == 0 and nodes["nodes_2"]["errors"] == 0
     assert len(nodes["connections"]) == 2  # the second phase reached both nodes
     assert nodes["pokes"]["received"] == nodes["pokes"]["sent"] == 2
+    for phase in ("shared_1", "shared_2", "lean_1", "lean_2"):  # one socket, both clients
+        assert nodes[phase]["requests"] > 0 and nodes[phase]["errors"] == 0, nodes[phase]
 
 
 @pytest.mark.slow
