@@ -449,7 +449,8 @@ def part_nodes(run: Run, summary: Summary) -> None:
             what="the same poll from a wrk-like client (bench/loadgen.py), 2 nodes / 1",
             note=f"{r['lean_1']['requests_per_second']:.0f} -> "
             f"{r['lean_2']['requests_per_second']:.0f} req/s, "
-            f"{r['lean_1']['errors'] + r['lean_2']['errors']} errors",
+            f"{r['lean_1']['errors'] + r['lean_2']['errors']} errors, node CPU "
+            f"{r['lean_1']['node_cpu_ms_per_request']:.2f} ms a poll",
         ),
         Figure(
             "nodes",

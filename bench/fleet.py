@@ -189,6 +189,9 @@ def _worker(task: dict[str, Any], ready: Any, out: Any) -> None:
     """One load process: its phones as threads. Once every phone is built (and its
     offline edits queued), it waits at ``ready`` for the other load processes, then all
     phones start at once."""
+    import faulthandler
+
+    faulthandler.enable(all_threads=False)  # a crash in C code says where (seen once: -11)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     import logging
@@ -349,6 +352,14 @@ class Served:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """CPU time the process has used so far (user + system), from ``/proc``."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def memory_kib(self) -> dict[str, int]:
         """Resident memory now and at its peak (``VmRSS``, ``VmHWM``), KiB."""

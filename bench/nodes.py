@@ -352,7 +352,10 @@ def _shared_socket(
                 progress.update(f"[bench] nodes: {len(users)} phones polling {count} on a socket")
                 phase = fleet.phase("poll", url, users, seconds=options.seconds)
                 progress.update(f"[bench] nodes: lean load client, {count} node(s) on a socket")
+                cpu = sum(n.cpu_seconds() for n in nodes)
                 lean = loadgen.run(url, polls, seconds=options.seconds)
+                cpu = sum(n.cpu_seconds() for n in nodes) - cpu
+                lean["node_cpu_ms_per_request"] = round(cpu * 1000 / max(lean["requests"], 1), 3)
             finally:
                 for n in nodes:
                     n.stop()
