@@ -20,10 +20,10 @@ __all__ = ["Answer", "AsgiCaller", "Call"]
 
 
 class Answer:
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "status")
 
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        self.status, self.headers, self.body = status, headers, body
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status, self.body = status, body
 
     @property
     def text(self) -> str:
@@ -74,14 +74,6 @@ class AsgiCaller:
             }
         )
 
-    async def get(
-        self,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Answer:
-        return await self.send(self.prepare("GET", path, params, headers))
-
     async def post(
         self, path: str, body: bytes, headers: Mapping[str, str] | None = None
     ) -> Answer:
@@ -93,7 +85,6 @@ class AsgiCaller:
         sent = False
         done = asyncio.Event()
         status = 0
-        response_headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
 
         async def receive() -> dict[str, Any]:
@@ -108,7 +99,6 @@ class AsgiCaller:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                response_headers.extend(message.get("headers", []))
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
@@ -118,4 +108,4 @@ class AsgiCaller:
         if not done.is_set():
             method, path = scope["method"], scope["path"]
             raise RuntimeError(f"{method} {path}: the app returned without finishing its answer")
-        return Answer(status, response_headers, b"".join(chunks))
+        return Answer(status, b"".join(chunks))
