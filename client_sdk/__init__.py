@@ -1,4 +1,4 @@
-"""The reference phone client of Doorstep's sync protocol (``docs/SYNC.md``).
+"""The reference phone client of Doorstep's sync protocol (``docs/protocol.md``).
 
 ``Phone`` is what an app calls; ``Store`` is its local SQLite file; ``SyncEngine`` runs
 push-then-pull with backoff; ``ApiClient`` is the typed HTTP layer. Imports ``sync/``
@@ -22,6 +22,7 @@ from client_sdk.api import (
 from client_sdk.phone import Phone
 from client_sdk.store import Document, PendingMutation, RecordedOutcome, Store
 from client_sdk.sync_loop import Backoff, SyncEngine, SyncReport
+from sync.canonical import report_sha256
 
 __all__ = [
     "ApiClient",
@@ -42,4 +43,5 @@ __all__ = [
     "Store",
     "SyncEngine",
     "SyncReport",
+    "report_sha256",
 ]

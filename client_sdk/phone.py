@@ -292,7 +292,8 @@ class Phone:
         photos: dict[str, list[uuid.UUID]] | None = None,
     ) -> PendingMutation:
         """The completion report; its ``sha256`` (``report_sha256``) is what the customer
-        signs: compute it with ``report_sha256`` below and show it with the report."""
+        signs: compute it with ``client_sdk.report_sha256(args)`` (JCS, docs/protocol.md)
+        and show it with the report."""
         args = {
             "report_id": uuid.uuid4(),
             "work_done": work_done,
@@ -341,9 +342,10 @@ class Phone:
     def _queue(
         self, name: str, job_id: uuid.UUID | str, args: msgspec.Struct | dict[str, Any]
     ) -> PendingMutation:
-        """Validate, sign and write one mutation. What is signed is the mutation dict
-        (JSON values only, so the server's decode and re-encode gives the same bytes);
-        what is stored and sent is those canonical bytes plus the signature."""
+        """Validate, sign and write one mutation. What is signed is the RFC 8785 (JCS)
+        form of the mutation dict without ``signature`` (JSON values only, so the
+        server's decode and canonicalisation gives the same bytes); what is stored and
+        sent is the mutation with its signature, byte for byte."""
         jid = uuid.UUID(str(job_id))
         packet = self._held(jid)
         key = self.store.private_key()

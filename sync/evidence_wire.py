@@ -83,8 +83,10 @@ class SignOffArgs(msgspec.Struct):
     sign_off_id: uuid.UUID
     signer_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     report_sha256: Sha256
-    """The ``sha256`` of the report the customer approves (the server gives it back in
-    the packet); a later report on the job leaves this sign-off unsigned for it."""
+    """The hash of the report the customer approves, computed by the phone: lowercase
+    hex SHA-256 of the RFC 8785 (JCS) bytes of that ``job.report``'s args without
+    ``report_id``, every field present (docs/protocol.md). A later report on the job
+    leaves this sign-off unsigned for it."""
     signed_at: datetime | None = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None

@@ -7,11 +7,9 @@ because callback auditors judge technicians' claims by exactly this evidence. No
 them moves the job; only an answered call changes it (``contacted_at``).
 
 The completion report's ``sha256`` is what the customer's sign-off is bound to. The
-phone computes the same hash and shows it to the customer, so its form is fixed:
-
-    sha256( msgspec.json.encode(content, order="sorted") )
-
-where ``content`` is the report's arguments without ``report_id``, with every field
+phone computes the same hash and shows it to the customer, so its form is fixed
+(``sync.canonical.report_sha256``, docs/protocol.md): the lowercase hex SHA-256 of the
+RFC 8785 (JCS) bytes of the report's arguments without ``report_id``, with every field
 present (defaults included) and in its JSON form::
 
     {"charges":   [{"amount": int, "code": str, "label": str}, ...],
@@ -20,14 +18,11 @@ present (defaults included) and in its JSON form::
      "photos":    {kind: ["<lowercase hyphenated uuid>", ...], ...},
      "work_done": str}
 
-i.e. compact UTF-8 JSON (no spaces, ``","`` and ``":"`` separators), object keys sorted
-at every level, non-ASCII characters as raw UTF-8 (not ``\\u`` escapes), lists in the
-order the phone sent them; the hex digest is lowercase.
+lists in the order the phone sent them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -42,6 +37,7 @@ from server.db.models.catalog import Checklist
 from server.db.models.evidence import CallAttempt, CompletionReport, Photo, SignOff
 from server.db.models.provider import City, FeePolicy
 from sync import geo, wire
+from sync.canonical import REPORT_FIELDS, report_sha256
 from sync.evidence_wire import CallAttemptArgs, CheckOutArgs, ReportArgs, SignOffArgs
 from sync.mutation_base import (
     Applied,
@@ -243,13 +239,7 @@ def report_content(args: ReportArgs) -> dict[str, Any]:
     """The hashed part of a report (everything but its id), in JSON form."""
     built = msgspec.to_builtins(args)
     assert isinstance(built, dict)
-    return {k: built[k] for k in ("work_done", "parts", "charges", "checklist", "photos")}
-
-
-def report_sha256(args: ReportArgs) -> str:
-    """The canonical hash described in this module's docstring."""
-    canonical = msgspec.json.encode(report_content(args), order="sorted")
-    return hashlib.sha256(canonical).hexdigest()
+    return {k: built[k] for k in REPORT_FIELDS}
 
 
 def _finding(code: str, detail: str, items: list[str] | None = None) -> dict[str, object]:

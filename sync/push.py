@@ -227,7 +227,7 @@ async def _one(
             signature_status=sig,
         )
 
-    sig = verify_signature(device.public_key, raw_bytes)
+    sig = verify_signature(device.public_key, raw_bytes, device.signature_alg)
     if env.mid <= run.last_mid:
         first = await s.scalar(
             select(LedgerEntry)
@@ -264,6 +264,15 @@ async def _one(
             status="rejected",
             code="bad_signature",
             message="The signature does not match this device's key.",
+        )
+    if sig == "absent" and device.public_key:
+        # A device enrolled with a key signs everything: a stolen access token alone
+        # must not be enough to write evidence. Rejected for good, so the mid is used up.
+        message = "This device was enrolled with a key: every mutation must be signed."
+        record("rejected", "signature_required", sig, {"message": message})
+        run.last_mid = env.mid
+        return MutationOutcome(
+            mid=env.mid, id=env.id, status="rejected", code="signature_required", message=message
         )
     deferrable = env.name in DEFERRABLE
     if not deferrable:

@@ -4,11 +4,22 @@ Why: the ledger's hash chain shows that a row changed, but someone able to rewri
 whole chain could also rewrite what a phone said. A mutation signed by a key that only
 the phone holds cannot be forged or altered on the server side at all.
 
-What is signed (``MutationEnvelope.signature``): the mutation object without its
-``signature`` member, encoded as compact JSON with keys sorted at every level, UTF-8,
-exactly as ``msgspec.json.encode(obj, order="sorted")`` writes it. The server decodes
-the raw mutation and re-encodes it, so a client must sign the values it sends (floats
-written as msgspec writes them, e.g. ``1.0`` not ``1``).
+What is signed (``MutationEnvelope.signature``) depends on the device's
+``signature_alg``, fixed at enrolment (``Device.signature_alg``):
+
+- ``ed25519-jcs`` (every device enrolled since schema 0006): the RFC 8785 (JCS) bytes
+  of the mutation object as received, without its ``signature`` member
+  (``sync.canonical``). The server decodes the raw mutation and canonicalises it, so a
+  phone may send its members in any order and with any spacing; it must sign the JCS
+  form of the very values it sends.
+- ``ed25519-sorted-json`` (devices enrolled earlier, kept so their phones and their
+  ledger rows still verify): compact JSON with keys sorted, exactly as
+  ``msgspec.json.encode(obj, order="sorted")`` writes it. Not for new phones: its
+  numbers are written differently from JavaScript's.
+
+The signature is the base64 (standard alphabet, padded) of the 64-byte Ed25519
+signature. A device enrolled with a key must sign every mutation (``push`` rejects an
+unsigned one as ``signature_required``).
 """
 
 from __future__ import annotations
@@ -24,7 +35,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from sync.canonical import canonical_json
+
 __all__ = [
+    "ALGORITHMS",
+    "DEFAULT_ALG",
+    "LEGACY_ALG",
     "SignatureStatus",
     "canonical_bytes",
     "load_public_key",
@@ -37,20 +53,31 @@ SignatureStatus = Literal["absent", "no_key", "valid", "invalid"]
 PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 
+SignatureAlg = Literal["ed25519-jcs", "ed25519-sorted-json"]
+DEFAULT_ALG: SignatureAlg = "ed25519-jcs"
+LEGACY_ALG: SignatureAlg = "ed25519-sorted-json"
+ALGORITHMS: tuple[SignatureAlg, ...] = (DEFAULT_ALG, LEGACY_ALG)
 
-def canonical_bytes(mutation: dict[str, Any]) -> bytes:
-    """The bytes a device signs: ``mutation`` without ``signature``, keys sorted."""
+
+def canonical_bytes(mutation: dict[str, Any], alg: str = DEFAULT_ALG) -> bytes:
+    """The bytes a device signs: ``mutation`` without ``signature``, canonical for
+    ``alg``. Raises ``ValueError`` for a value without a canonical form (or an unknown
+    ``alg``)."""
     body = {k: v for k, v in mutation.items() if k != "signature"}
-    return msgspec.json.encode(body, order="sorted")
+    if alg == DEFAULT_ALG:
+        return canonical_json(body)
+    if alg == LEGACY_ALG:
+        return msgspec.json.encode(body, order="sorted")
+    raise ValueError(f"unknown signature algorithm {alg!r}")
 
 
 def _b64decode(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
-def sign(private_key: Ed25519PrivateKey, mutation: dict[str, Any]) -> str:
+def sign(private_key: Ed25519PrivateKey, mutation: dict[str, Any], alg: str = DEFAULT_ALG) -> str:
     """Base64 signature of ``mutation`` (for the reference client and for tests)."""
-    return base64.b64encode(private_key.sign(canonical_bytes(mutation))).decode("ascii")
+    return base64.b64encode(private_key.sign(canonical_bytes(mutation, alg))).decode("ascii")
 
 
 def load_public_key(b64: str) -> bytes:
@@ -67,13 +94,16 @@ def load_public_key(b64: str) -> bytes:
     return raw
 
 
-def verify_signature(public_key: bytes | None, mutation_raw: bytes) -> SignatureStatus:
+def verify_signature(
+    public_key: bytes | None, mutation_raw: bytes, alg: str | None = DEFAULT_ALG
+) -> SignatureStatus:
     """The ``signature_status`` of one mutation as received.
 
     ``absent``: no signature (or raw bytes that are not a JSON object, so there is none
     to read: the mutation is refused as malformed elsewhere). ``no_key``: signed, but the
     device registered no key. ``invalid``: bad base64, wrong length, a failed check, or a
-    stored key that is not usable (never accept what cannot be checked). ``valid``."""
+    stored key that is not usable, values without a canonical form such as an integer
+    beyond 2^53 (never accept what cannot be checked). ``valid``."""
     try:
         mutation = msgspec.json.decode(mutation_raw, type=dict[str, Any])
     except msgspec.DecodeError:
@@ -92,7 +122,8 @@ def verify_signature(public_key: bytes | None, mutation_raw: bytes) -> Signature
     if len(sig) != SIGNATURE_BYTES:
         return "invalid"
     try:
-        Ed25519PublicKey.from_public_bytes(bytes(public_key)).verify(sig, canonical_bytes(mutation))
+        signed = canonical_bytes(mutation, alg or DEFAULT_ALG)
+        Ed25519PublicKey.from_public_bytes(bytes(public_key)).verify(sig, signed)
     except (InvalidSignature, ValueError):
         return "invalid"
     return "valid"

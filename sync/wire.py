@@ -90,8 +90,9 @@ class MutationEnvelope(msgspec.Struct):
     base_version: int | None = None
     """The job ``version`` the phone had when the technician acted."""
     signature: str | None = None
-    """Base64 Ed25519 signature of the mutation's canonical JSON without this field
-    (keys sorted, no spaces) by the device key registered at enrolment."""
+    """Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
+    8785 (JCS) bytes of this mutation object without ``signature``. Required from a
+    device enrolled with a key (else ``rejected`` ``signature_required``)."""
 
 
 class PushRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -152,13 +153,20 @@ class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
     platform: Annotated[str, msgspec.Meta(max_length=32, examples=["android"])] = ""
     app_version: Annotated[str, msgspec.Meta(max_length=32, examples=["1.4.2"])] = ""
     public_key: str | None = None
-    """Base64 of the raw 32-byte Ed25519 public key that will sign mutations."""
+    """Base64 of the raw 32-byte Ed25519 public key that will sign mutations. A device
+    enrolled with a key must sign every mutation it pushes."""
+    signature_alg: Literal["ed25519-jcs"] = "ed25519-jcs"
+    """What the signatures cover: ``ed25519-jcs`` is Ed25519 over the RFC 8785 (JCS)
+    bytes of the mutation without ``signature`` (docs/protocol.md). The only value
+    today; a later algorithm will be a new value here."""
 
 
 class EnrollResponse(msgspec.Struct):
     device_id: uuid.UUID
     enrolled_at: datetime
     last_applied_mid: int
+    signature_alg: Literal["ed25519-jcs", "ed25519-sorted-json"] | None = None
+    """The device's signature algorithm; ``null`` for a device without a key."""
 
 
 # --- mutation arguments --------------------------------------------------------------

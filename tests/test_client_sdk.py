@@ -620,8 +620,9 @@ def test_field_evidence_from_the_phone_reaches_the_report(client, world, desk, p
     report and the customer's signature on it — all applied, and the report signed."""
     import hashlib
 
-    import msgspec
+    import rfc8785
 
+    from client_sdk import report_sha256
     from client_sdk.uploads import upload_blob
     from fixtures.photos import make_jpeg
 
@@ -642,7 +643,8 @@ def test_field_evidence_from_the_phone_reaches_the_report(client, world, desk, p
         "photos": {},
     }
     phone.report(job, "Descaled the tank.")
-    report_sha = hashlib.sha256(msgspec.json.encode(content, order="sorted")).hexdigest()
+    report_sha = report_sha256(content)
+    assert report_sha == hashlib.sha256(rfc8785.dumps(content)).hexdigest()
     phone.sign_off(job, "Li Wei", report_sha, strokes=[[(0.0, 0.0, 0.0), (5.0, 3.0, 90.0)]])
     phone.check_out(job, 30.2791, 120.1301, 6.0, fix_time=now)
     report = phone.sync()

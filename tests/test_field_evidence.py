@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import msgspec
 import pytest
+import rfc8785
 from sqlalchemy import select
 from test_sync_api import Phone, make_job
 from world import login, run_db
@@ -262,8 +262,9 @@ def test_clean_report_has_no_findings_and_documented_hash(client, world, desk, d
         "photos": {},
         "work_done": "换了点火器",
     }
-    canonical = msgspec.json.encode(content, order="sorted")
+    canonical = rfc8785.dumps(content)  # RFC 8785: the report's hash is language-neutral
     assert canonical.startswith(b'{"charges":[{"amount":3000,"code":"visit_fee","label":""}')
+    assert "换了点火器".encode() in canonical
     assert report.sha256 == hashlib.sha256(canonical).hexdigest()
 
 

@@ -26,7 +26,7 @@ from server.db.engine import make_database
 from server.db.models import Device, DeviceSyncState, LedgerEntry
 from sync import ledger
 from sync.ledger import GENESIS, ChainReport, append, entry_hash, verify_all, verify_chain
-from sync.signing import canonical_bytes, load_public_key, sign, verify_signature
+from sync.signing import LEGACY_ALG, canonical_bytes, load_public_key, sign, verify_signature
 
 T = TypeVar("T")
 CST = timezone(timedelta(hours=8))
@@ -359,6 +359,25 @@ def test_signatures():
 
     assert canonical_bytes(signed) == canonical_bytes(m)
     assert canonical_bytes({"b": {"y": 1, "x": 2}, "a": 1}) == b'{"a":1,"b":{"x":2,"y":1}}'
+
+
+def test_devices_enrolled_before_jcs_keep_their_sorted_json_signatures():
+    key = Ed25519PrivateKey.generate()
+    m = {**_mutation(), "args": {"accuracy_m": 5.0, "small": 0.0000099}}
+    old = msgspec.json.encode({**m, "signature": sign(key, m, LEGACY_ALG)})
+    new = msgspec.json.encode({**m, "signature": sign(key, m)})
+    assert verify_signature(_raw_key(key), old, LEGACY_ALG) == "valid"
+    assert verify_signature(_raw_key(key), new) == "valid"
+    # the two forms differ on these floats: each verifies only under its own algorithm
+    assert verify_signature(_raw_key(key), old) == "invalid"
+    assert verify_signature(_raw_key(key), new, LEGACY_ALG) == "invalid"
+    assert canonical_bytes(m, LEGACY_ALG) != canonical_bytes(m)
+    # a value without a JCS form cannot be signed, and never verifies
+    big = {**m, "args": {"n": 2**60}}
+    with pytest.raises(ValueError):
+        canonical_bytes(big)
+    forged = msgspec.json.encode({**big, "signature": sign(key, big, LEGACY_ALG)})
+    assert verify_signature(_raw_key(key), forged) == "invalid"
 
 
 def test_load_public_key():

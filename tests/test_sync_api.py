@@ -532,6 +532,81 @@ def test_bad_signature_is_rejected_recorded_and_blocks_nothing_genuine(client, w
     ]
 
 
+def test_a_keyed_device_must_sign_every_mutation(client, world, desk):
+    """A stolen access token is not enough: an unsigned mutation from a device enrolled
+    with a key is rejected ``signature_required``, recorded, and uses up its mid."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from sync.signing import sign
+
+    job = make_job(client, desk, world)
+    key = Ed25519PrivateKey.generate()
+    pub = base64.b64encode(key.public_key().public_bytes_raw()).decode()
+    headers = login(client, "tech1")
+    enrolled = client.post("/sync/v1/devices", json={"public_key": pub}, headers=headers).json()
+    assert enrolled["signature_alg"] == "ed25519-jcs"
+    device = enrolled["device_id"]
+    body = {"device_id": device, "schema_version": 1, "device_time": None}
+
+    def m(mid: int, name: str) -> dict:
+        return {"mid": mid, "id": str(uuid.uuid4()), "name": name, "job_id": job["id"], "args": {}}
+
+    def signed(mutation: dict) -> dict:
+        return {**mutation, "signature": sign(key, mutation)}
+
+    unsigned = m(1, "job.acknowledge")
+    note = {**m(2, "job.note"), "args": {"note_id": str(uuid.uuid4()), "text": "客户不在家\u2028/"}}
+    r = client.post(
+        "/sync/v1/push", json={**body, "mutations": [unsigned, signed(note)]}, headers=headers
+    ).json()
+    assert [(o["status"], o.get("code")) for o in r["outcomes"]] == [
+        ("rejected", "signature_required"),
+        ("applied", None),
+    ]
+    assert r["last_applied_mid"] == 2
+    assert client.get(f"/jobs/{job['id']}", headers=desk).json()["status"] == "assigned"
+    # floats as JCS writes them (5.0 is signed as 5, 0.0000099 as 0.0000099)
+    check_in = {
+        **m(5, "job.check_in"),
+        "args": {
+            "checkin_id": str(uuid.uuid4()),
+            "latitude": 30.2791,
+            "longitude": 120.1301,
+            "accuracy_m": 5.0,
+        },
+        "extra": [0.0000099, 1e21, -0.0],
+    }
+    r = client.post(
+        "/sync/v1/push",
+        json={
+            **body,
+            "mutations": [
+                signed(m(3, "job.acknowledge")),
+                signed(m(4, "job.en_route")),
+                signed(check_in),
+            ],
+        },
+        headers=headers,
+    ).json()
+    assert [o["status"] for o in r["outcomes"]] == ["applied"] * 3, r
+    assert r["last_applied_mid"] == 5
+    rows = client.get(
+        "/audit/ledger", params={"device_id": device}, headers=login(client, "auditor")
+    ).json()
+    assert [(x["outcome"], x["code"], x["signature_status"]) for x in rows] == [
+        ("rejected", "signature_required", "absent"),
+        ("applied", None, "valid"),
+        ("applied", None, "valid"),
+        ("applied", None, "valid"),
+        ("applied", None, "valid"),
+    ]
+    # a device without a key may still push unsigned mutations (no key, nothing to check)
+    keyless = client.post("/sync/v1/devices", json={}, headers=headers).json()
+    assert keyless["signature_alg"] is None
+
+
 def test_check_in_gets_distance_geofence_and_travel_flags(client, world, desk, database_url):
     from sqlalchemy import select
     from world import run_db

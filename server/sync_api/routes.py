@@ -92,8 +92,10 @@ class SyncController(Controller):
         self, db: AsyncSession, ctx: RequestContext, data: EnrollRequest
     ) -> EnrollResponse:
         """Enrol the calling technician's phone. Give the Ed25519 public key that will
-        sign its mutations. Then log in again with ``device_id`` to get tokens bound to
-        this device: revoking the device ends them."""
+        sign its mutations (``signature_alg`` ``ed25519-jcs``): from then on every
+        mutation of this device must be signed. A new key is a new enrolment (a new
+        ``device_id``). Then log in again with ``device_id`` to get tokens bound to this
+        device: revoking the device ends them."""
         key: bytes | None = None
         if data.public_key is not None:
             try:
@@ -103,6 +105,7 @@ class SyncController(Controller):
             if len(key) != 32:
                 raise Invalid("invalid_public_key", "An Ed25519 public key is 32 bytes.")
         device = Device(
+            signature_alg=data.signature_alg if key is not None else None,
             user_id=ctx.principal.user_id,
             label=data.label,
             platform=data.platform,
@@ -115,7 +118,10 @@ class SyncController(Controller):
         db.add(DeviceSyncState(device_id=device.id))
         await db.flush()
         return EnrollResponse(
-            device_id=device.id, enrolled_at=device.enrolled_at, last_applied_mid=0
+            device_id=device.id,
+            enrolled_at=device.enrolled_at,
+            last_applied_mid=0,
+            signature_alg=data.signature_alg if key is not None else None,
         )
 
     @get("/pull", guards=[all_of(TECH, rate_limit("pull"))], opt={ACCOUNT_CHECKED: True})
@@ -168,13 +174,22 @@ class SyncController(Controller):
     async def push(
         self, request: Request[Any, Any, Any], ctx: RequestContext, data: PushRequestDoc
     ) -> PushResponse:
-        """Push the device's mutations, in ``mid`` order with no gaps. Each gets an
-        outcome: ``applied``, ``resolved`` (applied, merged with a newer state — ``code``
-        says how), ``duplicate`` (already received: ``first_status`` says what became of
-        it) or ``rejected`` (never applies; ``code`` says why; the queue moves on). A
+        """Push the device's mutations, in ``mid`` order with no gaps (else 400
+        ``mids_not_consecutive``). Each gets an outcome: ``applied``, ``resolved``
+        (applied, merged with a newer state — ``code`` says how), ``duplicate`` (already
+        received: ``first_status`` says what became of it) or ``rejected`` (never
+        applies; ``code`` says why; its ``mid`` is used up and the queue moves on). A
         first ``mid`` beyond the next expected one is refused with 409 ``mid_gap``
         naming ``expected_mid``. ``retry_after`` set: the server stopped early; resend
-        the rest later."""
+        the rest later.
+
+        Signatures (docs/protocol.md): a device enrolled with a key must sign every
+        mutation with Ed25519 over the RFC 8785 (JCS) bytes of the mutation without
+        ``signature``. Unsigned: ``rejected`` ``signature_required`` (recorded in the
+        ledger, the ``mid`` is used up). A signature that does not verify: ``rejected``
+        ``bad_signature``, recorded, but the ``mid`` is not used up and the server stops
+        the push there (nothing after it is read): the phone must fix its signing, not
+        resend the same bytes."""
         _ = data  # validated for the schema; the pipeline reads the exact bytes
         body = await request.body()
         return await push(

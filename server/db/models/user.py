@@ -49,7 +49,9 @@ class User(IdMixin, Base):
 
 
 class Device(IdMixin, Base):
-    """A phone enrolled to one user. ``public_key``: raw Ed25519 key that signs mutations."""
+    """A phone enrolled to one user. ``public_key``: raw Ed25519 key that signs mutations;
+    ``signature_alg``: what its signatures cover (``sync.signing``), fixed at enrolment
+    (a new key or algorithm is a new enrolment)."""
 
     __tablename__ = "devices"
 
@@ -60,6 +62,7 @@ class Device(IdMixin, Base):
     platform: Mapped[str] = mapped_column(String(32), default="")
     app_version: Mapped[str] = mapped_column(String(32), default="")
     public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    signature_alg: Mapped[str | None] = mapped_column(String(32))
     enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
