@@ -28,8 +28,8 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n auto --durations=15 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check server sync client_sdk fixtures tests bench
-	$(BIN)/ruff format --check server sync client_sdk fixtures tests bench
+	$(BIN)/ruff check server sync client_sdk fixtures tests bench tools
+	$(BIN)/ruff format --check server sync client_sdk fixtures tests bench tools
 	$(BIN)/mypy server sync client_sdk fixtures
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
