@@ -189,6 +189,25 @@ def _cmd_verify_ledger(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in reports) else 1
 
 
+def _cmd_openapi(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the OpenAPI document (as served at /docs/openapi.json) without serving."""
+    import json
+
+    from server.app import PUBLIC_PATHS, create_app
+    from server.openapi import build_document
+
+    from litestar.serialization import encode_json
+
+    document = json.loads(encode_json(build_document(create_app(settings), PUBLIC_PATHS)))
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="doorstep", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -235,6 +254,10 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--provider", help="provider code (provider staff and technicians)")
     u.add_argument("--skill", choices=["junior", "intermediate", "senior"])
     u.set_defaults(func=_cmd_create_user)
+
+    o = sub.add_parser("openapi", help="write the OpenAPI document (JSON) to a file or stdout")
+    o.add_argument("--output", "-o", help="file to write (default: stdout)")
+    o.set_defaults(func=_cmd_openapi)
 
     v = sub.add_parser("verify-ledger", help="check the ledger's hash chains (exit 1 if broken)")
     v.add_argument("--device", metavar="DEVICE_ID", help="one device (default: all)")

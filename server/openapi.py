@@ -16,7 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from server.http_errors import ERROR_STATUSES
 
-__all__ = ["add_error_responses", "install_schema", "openapi_config"]
+__all__ = ["add_error_responses", "build_document", "install_schema", "openapi_config"]
 
 _SCHEMA_CACHE: dict[str, dict[str, Any]] = {}
 
@@ -95,6 +95,12 @@ def install_schema(app: Litestar, public_paths: set[str]) -> None:
     if cached is not None and hasattr(plugin, "_openapi_schema"):
         plugin._openapi_schema = cached
         return
+    _SCHEMA_CACHE[key] = build_document(app, public_paths)
+
+
+def build_document(app: Litestar, public_paths: set[str]) -> dict[str, Any]:
+    """The whole OpenAPI document, as served at ``/docs/openapi.json``."""
+    plugin = app.plugins.get(OpenAPIPlugin)
     schema = plugin.provide_openapi_schema()
     add_error_responses(schema, public_paths)
-    _SCHEMA_CACHE[key] = schema
+    return schema
