@@ -193,10 +193,10 @@ def _cmd_openapi(settings: Settings, args: argparse.Namespace) -> int:
     """Write the OpenAPI document (as served at /docs/openapi.json) without serving."""
     import json
 
+    from litestar.serialization import encode_json
+
     from server.app import PUBLIC_PATHS, create_app
     from server.openapi import build_document
-
-    from litestar.serialization import encode_json
 
     document = json.loads(encode_json(build_document(create_app(settings), PUBLIC_PATHS)))
     text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
