@@ -1,4 +1,4 @@
-"""The sync protocol's wire types (see SYNC.md). Shared by the server and the phone
+"""The sync protocol's wire types (the contract: docs/protocol.md). Shared by the server and the phone
 client; msgspec Structs, snake_case JSON."""
 
 from __future__ import annotations
