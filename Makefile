@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export DOORSTEP_DATA_DIR ?= data
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint openapi-lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check server sync client_sdk fixtures tests bench tools
 	$(BIN)/ruff format --check server sync client_sdk fixtures tests bench tools
 	$(BIN)/mypy server sync client_sdk fixtures
+
+# Redocly's recommended lint and openapi-typescript on the generated OpenAPI document
+# (npm tools from tools/openapi-lint's lockfile, installed into a temporary folder)
+openapi-lint: $(VENV)/.installed-dev
+	tools/openapi-lint/run.sh
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

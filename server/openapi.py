@@ -12,9 +12,10 @@ from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, License, SecurityScheme
 
 from server.http_errors import ERROR_STATUSES
+from server.openapi_doc import complete_document
 
 __all__ = ["add_error_responses", "build_document", "install_schema", "openapi_config"]
 
@@ -57,8 +58,11 @@ def openapi_config(version: str) -> OpenAPIConfig:
             }
         ),
         security=[{"bearer": []}],
+        license=License(name="Apache-2.0", identifier="Apache-2.0"),
         use_handler_docstrings=True,
-        create_examples=True,
+        # Only the examples written in the types (msgspec.Meta): generated ones were
+        # random strings and dates that broke their own schemas.
+        create_examples=False,
     )
 
 
@@ -103,4 +107,5 @@ def build_document(app: Litestar, public_paths: set[str]) -> dict[str, Any]:
     plugin = app.plugins.get(OpenAPIPlugin)
     schema = plugin.provide_openapi_schema()
     add_error_responses(schema, public_paths)
+    complete_document(schema)
     return schema
