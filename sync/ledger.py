@@ -43,6 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.base import new_id
 from server.db.models.sync import DeviceSyncState, LedgerEntry
+from server.db.models.user import Device
+from sync.signing import verify_signature
 
 __all__ = [
     "BATCH_SIZE",
@@ -65,7 +67,12 @@ BATCH_SIZE = 1000
 """Rows read per query while verifying: a chain of millions never sits in memory."""
 
 BreakReason = Literal[
-    "hash_mismatch", "prev_hash_mismatch", "seq_gap", "raw_sha256_mismatch", "head_mismatch"
+    "hash_mismatch",
+    "prev_hash_mismatch",
+    "seq_gap",
+    "raw_sha256_mismatch",
+    "signature_mismatch",
+    "head_mismatch",
 ]
 
 _MAX_LEN = {"mutation_id": 64, "name": 64, "code": 64, "outcome": 16, "signature_status": 16}
@@ -86,8 +93,10 @@ class ChainReport(msgspec.Struct):
     reason: BreakReason | None = None
     """``hash_mismatch``: the row's content was edited. ``prev_hash_mismatch`` or
     ``seq_gap``: a row before it was deleted or inserted. ``raw_sha256_mismatch``: the
-    raw bytes were edited. ``head_mismatch``: the last rows were deleted (or rows were
-    added after the recorded head)."""
+    raw bytes were edited. ``signature_mismatch``: the raw bytes, checked again against
+    the device's public key, no longer give the recorded ``signature_status`` (a signed
+    mutation rewritten, even with every hash recomputed). ``head_mismatch``: the last
+    rows were deleted (or rows were added after the recorded head)."""
     message: str | None = None
     """What was expected and what was found, for people."""
     head_seq: int = 0
@@ -354,8 +363,11 @@ async def verify_chain(session: AsyncSession, device_id: uuid.UUID) -> ChainRepo
 
     Per row, in this order: ``seq`` follows the previous one (``seq_gap``), ``prev_hash``
     is the previous row's hash (``prev_hash_mismatch``), the recomputed hash matches
-    (``hash_mismatch``), the raw bytes match ``raw_sha256`` (``raw_sha256_mismatch``).
-    Then the last row must be the head kept in ``DeviceSyncState``.
+    (``hash_mismatch``), the raw bytes match ``raw_sha256`` (``raw_sha256_mismatch``),
+    the raw bytes verified again with the device's public key give the recorded
+    ``signature_status`` (``signature_mismatch``: only the phone's private key can sign,
+    so a rewrite of the whole chain with recomputed hashes is caught here for every
+    signed row). Then the last row must be the head kept in ``DeviceSyncState``.
 
     The head is read after the rows: a row and its head move in one transaction, so a
     head behind the rows read is tampering, and a head ahead of them is either rows
@@ -380,6 +392,12 @@ async def verify_chain(session: AsyncSession, device_id: uuid.UUID) -> ChainRepo
             head_seq=head,
         )
 
+    device = (
+        await session.execute(
+            select(Device.public_key, Device.signature_alg).where(Device.id == device_id)
+        )
+    ).first()
+    public_key, alg = (device.public_key, device.signature_alg) if device else (None, None)
     head_seq, head_hash = 0, GENESIS
     while True:
         new_rows = 0
@@ -407,6 +425,14 @@ async def verify_chain(session: AsyncSession, device_id: uuid.UUID) -> ChainRepo
                 if hashlib.sha256(row.raw).hexdigest() != row.raw_sha256:
                     msg = "the raw bytes no longer match raw_sha256: they were edited"
                     return broken("raw_sha256_mismatch", row.seq, row.id, msg, head_seq)
+                # Only a key proves anything: a keyless device's rows rest on the hashes.
+                status = verify_signature(public_key, row.raw, alg) if public_key else None
+                if status is not None and status != row.signature_status:
+                    msg = (
+                        f"the raw bytes verify as {status!r} with the device's key, the row "
+                        f"says {row.signature_status!r}: the mutation was rewritten"
+                    )
+                    return broken("signature_mismatch", row.seq, row.id, msg, head_seq)
                 last_seq, last_hash, last_id = row.seq, row.hash, row.id
             if len(batch) < BATCH_SIZE:
                 break

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -499,3 +500,54 @@ def test_any_single_edit_is_found_at_its_row(database_url, world, entries, data)
     assert (report.ok, report.first_broken_seq, report.reason) == (False, *expected), report
     row_id = None if edit == "delete" and k == n else rows[expected[0] - 1].id
     assert report.first_broken_id == row_id
+
+
+def test_a_full_rewrite_of_a_signed_row_is_caught_by_its_signature(client, world, database_url):
+    """Someone with database access edits a signed mutation's raw bytes and recomputes
+    its ``raw_sha256``, its hash, every later hash and the head: the hash chain is
+    consistent again, but the bytes no longer verify with the device's public key."""
+    from sync.ledger import _HASHED
+
+    key = Ed25519PrivateKey.generate()
+    headers = login(client, "tech1")
+    pub = base64.b64encode(_raw_key(key)).decode()
+    device = client.post("/sync/v1/devices", json={"public_key": pub}, headers=headers).json()
+    device_id = uuid.UUID(device["device_id"])
+    body = {"device_id": str(device_id), "schema_version": 1, "device_time": None}
+    mutations = []
+    for mid in (1, 2, 3):
+        m = {"mid": mid, "id": str(uuid.uuid4()), "name": "job.note", "job_id": str(JOB),
+             "args": {"note_id": str(uuid.uuid4()), "text": f"客户不在家 {mid}"}}  # fmt: skip
+        mutations.append({**m, "signature": sign(key, m)})
+    r = client.post("/sync/v1/push", json={**body, "mutations": mutations}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert _verify(database_url, device_id).ok
+
+    async def rewrite(s: AsyncSession) -> None:
+        rows = list(
+            await s.scalars(
+                select(LedgerEntry)
+                .where(LedgerEntry.device_id == device_id)
+                .order_by(LedgerEntry.seq)
+            )
+        )
+        forged = json.loads(rows[1].raw)
+        forged["args"]["text"] = "customer was home, refused"  # the signature stays
+        rows[1].raw = json.dumps(forged).encode()
+        prev = GENESIS
+        for row in rows:
+            row.raw_sha256 = hashlib.sha256(row.raw).hexdigest()
+            row.prev_hash = prev
+            row.hash = entry_hash(prev, **{c: getattr(row, c) for c in _HASHED})
+            prev = row.hash
+        state = await s.get(DeviceSyncState, device_id)
+        assert state is not None
+        state.ledger_head = prev
+
+    run_db(database_url, rewrite)
+    report = _verify(database_url, device_id)
+    assert (report.ok, report.first_broken_seq, report.reason) == (
+        False,
+        2,
+        "signature_mismatch",
+    ), report
