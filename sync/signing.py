@@ -14,8 +14,9 @@ What is signed (``MutationEnvelope.signature``) depends on the device's
   form of the very values it sends.
 - ``ed25519-sorted-json`` (devices enrolled earlier, kept so their phones and their
   ledger rows still verify): compact JSON with keys sorted, exactly as
-  ``msgspec.json.encode(obj, order="sorted")`` writes it. Not for new phones: its
-  numbers are written differently from JavaScript's.
+  ``msgspec.json.encode(obj, order="sorted")`` writes it; a JCS signature is accepted
+  from these devices too (an upgraded app). Not for new phones: its numbers are
+  written differently from JavaScript's.
 
 The signature is the base64 (standard alphabet, padded) of the 64-byte Ed25519
 signature. A device enrolled with a key must sign every mutation (``push`` rejects an
@@ -121,9 +122,14 @@ def verify_signature(
         return "invalid"
     if len(sig) != SIGNATURE_BYTES:
         return "invalid"
-    try:
-        signed = canonical_bytes(mutation, alg or DEFAULT_ALG)
-        Ed25519PublicKey.from_public_bytes(bytes(public_key)).verify(sig, signed)
-    except (InvalidSignature, ValueError):
-        return "invalid"
-    return "valid"
+    # A device enrolled under the old form may run an upgraded app that signs JCS: both
+    # are the device key's signature over the same JSON value, so either is accepted.
+    forms = (alg or DEFAULT_ALG,) if alg != LEGACY_ALG else (LEGACY_ALG, DEFAULT_ALG)
+    for form in forms:
+        try:
+            signed = canonical_bytes(mutation, form)
+            Ed25519PublicKey.from_public_bytes(bytes(public_key)).verify(sig, signed)
+        except (InvalidSignature, ValueError):
+            continue
+        return "valid"
+    return "invalid"

@@ -369,9 +369,12 @@ def test_devices_enrolled_before_jcs_keep_their_sorted_json_signatures():
     new = msgspec.json.encode({**m, "signature": sign(key, m)})
     assert verify_signature(_raw_key(key), old, LEGACY_ALG) == "valid"
     assert verify_signature(_raw_key(key), new) == "valid"
-    # the two forms differ on these floats: each verifies only under its own algorithm
+    # the two forms differ on these floats: a new device accepts only JCS; an old one
+    # also accepts JCS (its app was upgraded)
     assert verify_signature(_raw_key(key), old) == "invalid"
-    assert verify_signature(_raw_key(key), new, LEGACY_ALG) == "invalid"
+    assert verify_signature(_raw_key(key), new, LEGACY_ALG) == "valid"
+    other = msgspec.json.encode({**m, "signature": sign(Ed25519PrivateKey.generate(), m)})
+    assert verify_signature(_raw_key(key), other, LEGACY_ALG) == "invalid"
     assert canonical_bytes(m, LEGACY_ALG) != canonical_bytes(m)
     # a value without a JCS form cannot be signed, and never verifies
     big = {**m, "args": {"n": 2**60}}
