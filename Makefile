@@ -28,9 +28,9 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n auto --durations=15 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check server sync client_sdk fixtures tests bench
-	$(BIN)/ruff format --check server sync client_sdk fixtures tests bench
-	$(BIN)/mypy server sync client_sdk fixtures
+	$(BIN)/ruff check server sync evidence client_sdk fixtures tests bench
+	$(BIN)/ruff format --check server sync evidence client_sdk fixtures tests bench
+	$(BIN)/mypy server sync evidence client_sdk fixtures
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from server import wiring
 from server.settings import Settings
 
 __all__ = ["main"]
@@ -245,6 +246,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    wiring.install()
     try:
         settings = Settings.from_env()
     except ValueError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from server.callbacks.risk import POINTS, RiskFacts, score
+from evidence.risk import POINTS, RiskFacts, score
 
 T = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
