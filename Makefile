@@ -28,9 +28,9 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n auto --durations=15 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check server sync client_sdk fixtures tests bench tools
-	$(BIN)/ruff format --check server sync client_sdk fixtures tests bench tools
-	$(BIN)/mypy server sync client_sdk fixtures
+	$(BIN)/ruff check server sync evidence client_sdk fixtures tests bench tools
+	$(BIN)/ruff format --check server sync evidence client_sdk fixtures tests bench tools
+	$(BIN)/mypy server sync evidence client_sdk fixtures
 
 # Redocly's recommended lint and openapi-typescript on the generated OpenAPI document
 # (npm tools from tools/openapi-lint's lockfile, installed into a temporary folder)

@@ -19,6 +19,9 @@ Parts (``--parts``, all by default), each in its own temporary folder:
              and pokes crossing nodes (``bench/nodes.py``).
 ``servers``  uvicorn against granian serving Doorstep's own endpoints, when granian is
              installed (``bench/servers.py``).
+``claims``   a seeded labelled set of "customer not home" claims played through the app
+             with the reference phone: ROC AUC, precision at N, honest claims flagged,
+             recall per cheat kind (``bench/claims_bench.py``).
 
 The end: a summary table (one row per figure, its target from the issue, met or not),
 written with every detail to ``bench/results/summary.json`` and as a chart,
@@ -119,7 +122,7 @@ from bench.report import Figure, Summary
 from bench.seed import Sizes
 from bench.sync_bench import RESULTS, Options
 
-PARTS = ("sync", "photos", "growth", "fleet", "peer", "nodes", "servers")
+PARTS = ("sync", "photos", "growth", "fleet", "peer", "nodes", "servers", "claims")
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,6 +497,42 @@ def part_servers(run: Run, summary: Summary) -> None:
             )
         )
     summary.parts["servers"] = r
+
+
+def part_claims(run: Run, summary: Summary) -> None:
+    from bench.claims_bench import run as claims
+
+    r = claims(quick=run.quick)
+    flag = r["false_flag_rate"]
+    summary.add(
+        Figure(
+            "claims",
+            "not-home claims: ROC AUC",
+            r["auc"],
+            0.97,
+            higher_is_better=True,
+            what="probability the claim is false, labelled set (fixtures/claims.py)",
+            note=f"{r['claims']} claims, {r['false_claims']} false, seed {r['seed']}",
+        ),
+        Figure(
+            "claims",
+            "not-home claims: precision at N",
+            r["precision_at_n"],
+            0.9,
+            higher_is_better=True,
+            what="false claims among the first N of the queue, N = false claims",
+        ),
+        Figure(
+            "claims",
+            "not-home claims: honest flagged",
+            flag,
+            0.03,
+            what=f"honest claims at p >= {r['threshold']} / honest claims",
+            note=f"recall {r['recall']}",
+            details={"per_kind": r["per_kind"]},
+        ),
+    )
+    summary.parts["claims"] = r
 
 
 def main(run: Run) -> Summary:

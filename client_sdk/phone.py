@@ -75,7 +75,9 @@ class Phone:
             base_url, credentials=self.store, http=http, transport=transport, timeout=timeout
         )
         extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        self.engine = SyncEngine(self.store, self.api, backoff=backoff, **extra)
+        self.engine = SyncEngine(
+            self.store, self.api, backoff=backoff, clock=lambda: self.clock(), **extra
+        )
         self.label = label
         self.platform = platform
         self.clock = clock

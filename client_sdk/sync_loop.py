@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from client_sdk.api import (
     ApiClient,
@@ -103,6 +104,7 @@ class SyncEngine:
         pull_limit: int = 500,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if not 1 <= push_chunk <= 200:
             raise ValueError("push_chunk must be between 1 and 200")
@@ -112,6 +114,9 @@ class SyncEngine:
         self.pull_limit = pull_limit
         self.backoff = backoff or Backoff()
         self.sleep = sleep
+        self.clock = clock
+        """The phone's own clock: each push says what time the phone thinks it is, so the
+        server can measure the phone's clock skew (and correct its evidence times)."""
         self._lock = threading.Lock()
 
     # --- one round ---------------------------------------------------------------
@@ -154,7 +159,7 @@ class SyncEngine:
             batch = self.store.pending(limit=self.push_chunk)
             if not batch:
                 return
-            answer = self.api.push(device, [m.raw for m in batch])
+            answer = self.api.push(device, [m.raw for m in batch], self.clock())
             report.pushed += len(batch)
             sent = {m.mid for m in batch}
             settled = []

@@ -12,6 +12,7 @@ import anyio
 from litestar import Litestar, Router, get
 from litestar.middleware.base import DefineMiddleware
 
+from server import wiring
 from server.auth.middleware import AuthMiddleware, StatusCache
 from server.auth.passwords import PasswordHashing
 from server.auth.service import AuthService
@@ -105,6 +106,7 @@ async def _maintain(db: Database, settings: Settings, blob_store: BlobStore) -> 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    wiring.install()
     blob_store = make_blob_store(settings)  # a bad store configuration fails here
 
     @asynccontextmanager

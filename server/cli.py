@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from server import wiring
 from server.settings import Settings
 
 __all__ = ["main"]
@@ -208,6 +209,55 @@ def _cmd_openapi(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_risk(settings: Settings, args: argparse.Namespace) -> int:
+    """``risk fit``: learn weights from the callback outcomes, cross-validate, print the
+    figures and save an inactive weight set; ``risk activate VERSION`` (or ``default``)
+    makes the server score with it; ``risk list`` shows the saved ones."""
+    from sqlalchemy import select
+
+    from evidence import models
+    from evidence.fit import examples, fit, format_report
+    from server.db.base import utcnow
+    from server.db.engine import make_database
+    from server.db.models import RiskModel
+
+    async def run() -> int:
+        db = make_database(settings.resolved_database_url)
+        try:
+            async with db.writer() as s:
+                now = utcnow()
+                if args.risk_command == "fit":
+                    data = await examples(s, now)
+                    version = args.version or f"fit-{now:%Y%m%d-%H%M%S}"
+                    try:
+                        weights, metrics = fit(data, version, folds=args.folds)
+                    except ValueError as exc:
+                        print(f"error: {exc}", file=sys.stderr)
+                        return 1
+                    print(format_report(weights, metrics))
+                    await models.save(s, weights, metrics, now)
+                    print(f"saved {version} (inactive): doorstep risk activate {version}")
+                elif args.risk_command == "activate":
+                    target = None if args.version == "default" else args.version
+                    try:
+                        await models.activate(s, target, now)
+                    except LookupError:
+                        print(f"error: no weight set {args.version!r}", file=sys.stderr)
+                        return 2
+                    print(f"active risk model: {args.version}")
+                else:
+                    for row in await s.scalars(select(RiskModel).order_by(RiskModel.created_at)):
+                        auc = row.metrics.get("auc")
+                        mark = "*" if row.active else " "
+                        print(f"{mark} {row.version}  AUC {auc}  {row.created_at:%Y-%m-%d %H:%M}")
+                await s.commit()
+                return 0
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="doorstep", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -262,12 +312,23 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify-ledger", help="check the ledger's hash chains (exit 1 if broken)")
     v.add_argument("--device", metavar="DEVICE_ID", help="one device (default: all)")
     v.set_defaults(func=_cmd_verify_ledger)
+
+    r = sub.add_parser("risk", help="the risk model: fit weights, activate, list")
+    rs = r.add_subparsers(dest="risk_command", required=True)
+    rf = rs.add_parser("fit", help="learn weights from confirmed/contradicted callbacks")
+    rf.add_argument("--version", help="name of the new weight set (default: fit-<time>)")
+    rf.add_argument("--folds", type=int, default=5)
+    ra = rs.add_parser("activate", help="score with VERSION from now on ('default': shipped)")
+    ra.add_argument("version")
+    rs.add_parser("list", help="the saved weight sets (* = active)")
+    r.set_defaults(func=_cmd_risk)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    wiring.install()
     try:
         settings = Settings.from_env()
     except ValueError as exc:

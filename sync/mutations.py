@@ -221,7 +221,7 @@ its chunk (``MutationContext.deferred``). Each of them, checked by reading it:
   it looks at ``Deferred`` too.
 A handler that changes this must leave the set."""
 EVIDENCE_FREE = frozenset({"job.note"})
-"""Mutations whose facts no claim rule (``sync/evidence_rules.py``) and no risk factor
+"""Mutations whose facts no claim rule (``evidence/rules.py``) and no risk factor
 reads: a push does not re-judge the claims on their jobs."""
 ARGS: dict[str, type[msgspec.Struct]] = {**wire.MUTATION_ARGS, **EVIDENCE_ARGS}
 assert set(HANDLERS) <= set(ARGS), "every mutation needs an args type"

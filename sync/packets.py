@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from evidence.rules import current_rules
 from server.db.models import (
     Appliance,
     Checklist,
@@ -26,7 +27,6 @@ from server.db.models import (
     User,
 )
 from server.jobs.repeats import is_complaint
-from sync.evidence_rules import current_rules
 from sync.packet_types import (
     ApplianceInfo,
     ChecklistInfo,

@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import verdicts
 from server.db.engine import Database
 from server.db.models import City, Job
 from server.db.models.evidence import Blob, Photo
-from sync import images, verdicts
+from sync import images
 from sync.blobs import DERIVED_NAMES, BlobStore, check_sha
 from sync.evidence_wire import PhotoArgs
 from sync.mutation_base import Applied, Handler, MutationContext, fact_flags, record

@@ -29,11 +29,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import verdicts
 from server.db.dialect import insert_for
 from server.db.engine import Database
 from server.db.models import Device, DeviceSyncState, LedgerEntry
 from server.errors import Conflict, Forbidden, Invalid, RetryLater
-from sync import buckets, ledger, verdicts
+from sync import buckets, ledger
 from sync.mutations import (
     DEFERRABLE,
     EVIDENCE_FREE,

@@ -21,9 +21,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from server import wiring
 from server.db.base import Base
 from server.db.migrate import upgrade
 from server.settings import Settings
+
+wiring.install()  # job hooks, as the app installs them (tests also call services directly)
 
 PG_ENV = "DOORSTEP_TEST_POSTGRES_URL"
 PG_URL = os.environ.get(PG_ENV, "")

@@ -180,3 +180,17 @@ def test_round_robin_proxy_alternates_between_upstreams() -> None:
             gc.collect()
     # nothing left open: no loop, transport or socket for a later test to trip on
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_claims_part_prints_the_ranking_figures(tmp_path: Path) -> None:
+    stdout, summary = _bench(tmp_path, "--parts", "claims", "--quick")
+    figures = {f["name"]: f for f in _figures(summary, "claims")}
+    assert set(figures) == {
+        "not-home claims: ROC AUC",
+        "not-home claims: precision at N",
+        "not-home claims: honest flagged",
+    }
+    claims = summary["parts"]["claims"]
+    assert claims["claims"] == 30 and 0 < claims["false_claims"] < 30
+    assert 0 <= claims["auc"] <= 1 and "ROC AUC" in stdout
+    assert set(claims["per_kind"]) >= {"far_away", "mock_gps", "no_check_in"}

@@ -12,6 +12,9 @@ from litestar import Controller, get, put
 from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import verdicts
+from evidence.rules import DEFAULT_RULES, current_rules
+from evidence.verdicts import RULE_CODES
 from server.auth.guards import ANY_ROLE, STAFF, allow
 from server.auth.scope import ensure_job_visible
 from server.context import RequestContext
@@ -19,9 +22,6 @@ from server.db.models import EvidenceRuleSet, Job
 from server.db.models.user import Role
 from server.errors import Invalid
 from server.jobs import hooks
-from sync import verdicts
-from sync.evidence_rules import DEFAULT_RULES, current_rules
-from sync.verdicts import RULE_CODES
 from sync.vocabulary import CLOSED_STATUSES
 
 __all__ = ["EvidenceRulesController", "VerdictController"]

@@ -88,6 +88,8 @@ def callback_out(row: TaskRow, now: datetime, max_attempts: int) -> CallbackOut:
         attempts=t.attempts,
         max_attempts=max_attempts,
         risk_score=t.risk_score,
+        risk_probability=t.risk_probability,
+        risk_model=t.risk_model,
         risk_factors=list(t.risk_factors),
         holder_id=t.holder_id if held else None,
         holder_name=row.holder_name if held else None,
@@ -185,7 +187,8 @@ class CallbackController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=100_000)] = 0,
     ) -> CallbackPage:
-        """The callback queue. Open tasks come by risk (highest first) and then deadline;
+        """The callback queue. Open tasks come not-home claims first, then by the
+        probability that the claim is false (highest first) and then deadline;
         each carries the factors behind its score. Brand staff only."""
         svc = CallbackService(db, ctx)
         rows, total = await svc.queue(

@@ -110,8 +110,15 @@ class CallbackOut(msgspec.Struct):
     attempts: int
     max_attempts: int
     risk_score: int
+    """``risk_probability`` in percent, rounded (0..100)."""
+    risk_probability: float | None
+    """The risk model's probability that the claim is false (``None``: not scored yet)."""
+    risk_model: str | None
+    """The version of the weight set that scored it (``default-1``: the shipped one)."""
     risk_factors: list[dict[str, Any]]
-    """Why the score is what it is: ``[{"code", "points", "detail"}]``, highest first."""
+    """Why: ``[{"code", "contribution", "points", "value", "words", "detail"}]``, largest
+    push first. ``contribution`` is in log-odds; ``words`` says it for the auditor
+    ("door photo taken 420 m from the address: +1.8")."""
     holder_id: uuid.UUID | None
     holder_name: str | None
     held_until: datetime | None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -90,7 +90,8 @@ class CallbackService:
     # --- reading ------------------------------------------------------------------
 
     async def queue(self, f: QueueFilters) -> tuple[list[TaskRow], int]:
-        """Callable tasks by risk, then deadline; other states newest first."""
+        """Callable tasks: not-home claims first, then by the probability that the claim is
+        false, then deadline; other states newest first."""
         now = self.ctx.now
         where: list[Any] = []
         callable_now = or_(
@@ -116,7 +117,12 @@ class CallbackService:
             await self.s.scalar(select(func.count()).select_from(CallbackTask).where(*where)) or 0
         )
         if f.state == "open":
+            # Not-home claims first (the mission), riskiest first, then deadlines.
             order = [
+                case((CallbackTask.kind == "not_home", 0), else_=1),
+                func.coalesce(
+                    CallbackTask.risk_probability, CallbackTask.risk_score / 100.0
+                ).desc(),
                 CallbackTask.risk_score.desc(),
                 CallbackTask.due_at,
                 CallbackTask.created_at,

@@ -9,7 +9,7 @@
   ``status_check``, made by the maintenance sweep; it is cancelled if the job is then
   finished, because the claim brings its own callback.
 
-Each task carries its risk (``server.callbacks.risk``), refreshed as evidence arrives.
+Each task carries its risk (``evidence.risk``), refreshed as evidence arrives.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.callbacks import risk
+from evidence import risk
 from server.callbacks.policy import policy_of
 from server.db.dialect import insert_for
 from server.db.engine import Database

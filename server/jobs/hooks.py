@@ -1,26 +1,66 @@
 """Extension points other features attach to job changes, called inside the same
-transaction: the sync feature keeps the phones' buckets in step here, the audit
-feature its rules for repeat repairs."""
+transaction: the sync feature keeps the phones' buckets in step here, the callback
+audit opens its tasks and re-scores them, the repeat-repair rules refuse assignments.
+
+Nothing here imports those features: each registers its handlers at start-up
+(``server.wiring.install``, called by the app, the CLI and the test suite), so the
+layers stay apart and there is no import circle between ``server.jobs`` and ``sync``.
+A point with no handler does nothing, except ``job_changed``: a job change that keeps
+no phone in step is a bug, so it refuses to run before the wiring is installed.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Appliance, Job, JobEvent, KbArticle, User
+from server.db.models import Job, JobEvent, KbArticle, User
 
 __all__ = [
+    "HOOKS",
     "check_assignment",
     "evidence_changed",
+    "installed",
     "job_changed",
     "job_recorded",
     "kb_article_changed",
     "packets_stale",
+    "register",
 ]
+
+Handler = Callable[..., Awaitable[None]]
+
+HOOKS = (
+    "job_changed",
+    "job_recorded",
+    "evidence_changed",
+    "packets_stale",
+    "kb_article_changed",
+    "check_assignment",
+)
+_handlers: dict[str, list[Handler]] = {name: [] for name in HOOKS}
+
+
+def register(name: str, handler: Handler) -> None:
+    """Attach ``handler`` to the extension point ``name`` (once: registering the same
+    handler again is a no-op, so installing the wiring twice is harmless)."""
+    if name not in _handlers:
+        raise ValueError(f"no extension point {name!r}")
+    if handler not in _handlers[name]:
+        _handlers[name].append(handler)
+
+
+def installed() -> bool:
+    return bool(_handlers["job_changed"])
+
+
+async def _call(name: str, *args: Any, **kw: Any) -> None:
+    for handler in _handlers[name]:
+        await handler(*args, **kw)
 
 
 async def job_changed(
@@ -29,32 +69,26 @@ async def job_changed(
     """A job changed (already flushed): keep the technicians' buckets in step (a
     ``remove`` for one who lost it, a ``put`` for the one who has it) and mark them
     for a poke after commit."""
-    from sync import buckets  # sync builds on server.db; imported late to keep layers apart
-
-    await buckets.job_changed(session, job, previous_technician=previous_technician)
+    if not installed():
+        raise RuntimeError("job hooks are not installed: call server.wiring.install()")
+    await _call("job_changed", session, job, previous_technician=previous_technician)
 
 
 async def job_recorded(session: AsyncSession, job: Job, event: JobEvent) -> None:
     """A change to a job was recorded (claims included): the callback audit opens the
     callbacks it calls for, and closes those it no longer needs."""
-    from server.callbacks import tasks
-
-    await tasks.on_job_event(session, job, event)
+    await _call("job_recorded", session, job, event)
 
 
 async def evidence_changed(session: AsyncSession, job_ids: list[uuid.UUID], now: datetime) -> None:
     """Evidence on these jobs arrived or was re-judged: re-score their open callbacks."""
-    from server.callbacks import tasks
-
-    await tasks.refresh_risk(session, job_ids, now)
+    await _call("evidence_changed", session, job_ids, now)
 
 
 async def packets_stale(session: AsyncSession, where: Any) -> None:
     """Something a job packet shows changed outside the job (customer, appliance,
     checklist, fee policy): re-send the packets of the jobs matching ``where``."""
-    from sync import buckets
-
-    await buckets.refresh_jobs(session, where)
+    await _call("packets_stale", session, where)
 
 
 async def kb_article_changed(
@@ -62,18 +96,10 @@ async def kb_article_changed(
 ) -> None:
     """An article was written: phones holding it get the new text, and packets of jobs on
     appliances of its category (old and new) get the new list of links."""
-    from sync import buckets
-
-    await buckets.kb_article_changed(session, article)
-    categories = {article.category} | ({old_category} if old_category else set())
-    on_category = select(Appliance.id).where(Appliance.category.in_(categories))
-    await buckets.refresh_jobs(session, Job.appliance_id.in_(on_category))
+    await _call("kb_article_changed", session, article, old_category)
 
 
 async def check_assignment(session: AsyncSession, job: Job, technician: User) -> None:
     """Raise to refuse giving ``job`` to ``technician``: a repeat-repair complaint goes
     to a senior technician only."""
-    from server.jobs import repeats  # repeats records history, which calls these hooks
-
-    _ = session
-    repeats.check_assignment(job, technician)
+    await _call("check_assignment", session, job, technician)

@@ -15,12 +15,12 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence import verdicts
 from server.db.models import Appliance, Checkin, Customer, Job
 from server.db.models.evidence import CompletionReport, Photo, SignOff
 from server.db.models.provider import FeePolicy, Provider
 from server.db.models.user import User
 from server.errors import NotFound
-from sync import verdicts
 from sync.field_evidence import sign_off_status
 
 __all__ = [

@@ -1,6 +1,12 @@
 """Every table, imported here so ``Base.metadata`` is complete for Alembic."""
 
-from server.db.models.callback import CallbackOutcome, CallbackTask, CustomerReply, Violation
+from server.db.models.callback import (
+    CallbackOutcome,
+    CallbackTask,
+    CustomerReply,
+    RiskModel,
+    Violation,
+)
 from server.db.models.catalog import Checklist, KbArticle
 from server.db.models.counter import Counter
 from server.db.models.customer import Appliance, Customer, CustomerPhone
@@ -62,6 +68,7 @@ __all__ = [
     "Photo",
     "Provider",
     "RefreshToken",
+    "RiskModel",
     "Role",
     "SignOff",
     "SkillLevel",

@@ -30,6 +30,7 @@ class CallbackTask(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("job_id", "kind", "basis"),
         Index("ix_callback_tasks_queue", "state", "risk_score", "due_at"),
+        Index("ix_callback_tasks_not_home_queue", "state", "kind", "risk_probability", "due_at"),
         Index("ix_callback_tasks_technician", "technician_id", "created_at"),
         Index("ix_callback_tasks_provider", "provider_id", "created_at"),
     )
@@ -66,6 +67,11 @@ class CallbackTask(IdMixin, Base):
     risk_factors: Mapped[list[dict[str, object]]] = mapped_column(Json, default=list)
     """``[{"code", "points", "detail"}]``: why the score is what it is."""
     risk_computed_at: Mapped[datetime | None]
+    risk_probability: Mapped[float | None]
+    """The risk model's probability that the claim is false (``risk_score`` is it in
+    percent, rounded)."""
+    risk_model: Mapped[str | None] = mapped_column(String(64))
+    """The version of the weight set that scored the task (``RiskModel.version``)."""
     holder_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     held_until: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
@@ -155,3 +161,20 @@ class CustomerReply(IdMixin, Base):
     meaning: Mapped[str] = mapped_column(String(16))
     """``was_home``, ``was_away``, ``unclear``."""
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RiskModel(Base):
+    """A versioned weight set of the risk model (``evidence.risk``), learnt from the
+    brand's callback outcomes by ``doorstep risk fit``. At most one is active; with none
+    the shipped defaults score."""
+
+    __tablename__ = "risk_models"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    intercepts: Mapped[dict[str, object]] = mapped_column(Json, default=dict)
+    weights: Mapped[dict[str, object]] = mapped_column(Json, default=dict)
+    metrics: Mapped[dict[str, object]] = mapped_column(Json, default=dict)
+    """What the fit measured: cross-validated ROC AUC, precision at N, calibration."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    active: Mapped[bool] = mapped_column(default=False)
+    activated_at: Mapped[datetime | None]

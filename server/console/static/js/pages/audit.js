@@ -47,18 +47,23 @@ export function detailText(detail) {
     .join(" · ");
 }
 
+/** The risk model's factors: each one's push in log-odds and its facts in words
+ * ("door photo taken 420 m from the address"). */
 export function factorList(factors, { brief = false } = {}) {
   if (!factors.length) return h("span", { class: "muted" }, "no risk factors");
   return h("ul", { class: "factors" }, factors.map((f) => h("li", {},
     h("span", { class: f.points > 0 ? "pts up" : "pts down" },
-      `${f.points > 0 ? "+" : ""}${f.points}`), " ", factorLabel(f.code),
+      `${f.points > 0 ? "+" : ""}${f.points}`), " ",
+    f.words ? f.words.replace(/: [+-][0-9.]+$/, "") : factorLabel(f.code),
     !brief && detailText(f.detail) ? h("small", { class: "muted" }, ` (${detailText(f.detail)})`)
       : null)));
 }
 
+/** The probability that the claim is false, in percent. */
 export function riskBadge(score) {
-  const level = score >= 60 ? "high" : score >= 30 ? "mid" : "low";
-  return h("span", { class: `risk risk-${level}`, title: `risk ${score} of 100` }, String(score));
+  const level = score >= 50 ? "high" : score >= 20 ? "mid" : "low";
+  return h("span", { class: `risk risk-${level}`,
+    title: `${score} % likely to be a false claim` }, `${score}%`);
 }
 
 export const KINDS = { not_home: "nobody home", unable: "unable to complete",

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence.rules import current_rules
 from server.db.models import (
     CallAttempt,
     Checkin,
@@ -26,7 +27,6 @@ from server.db.models import (
     SignOff,
 )
 from server.jobs import hooks
-from sync.evidence_rules import current_rules
 from sync.vocabulary import JobStatus, UnableReason
 
 __all__ = ["RULE_CODES", "claim_of", "latest", "recheck"]
