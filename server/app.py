@@ -41,6 +41,7 @@ PUBLIC_PATHS = {
     "/auth/refresh",
     "/auth/logout",
     "/service-reports/{token}",
+    "/service-reports/{token}/report.pdf",
     "/sms/inbound",
 }
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from server.errors import DoorstepError, RateLimited, RetryLater
+from server.i18n.errors import localized
 
 __all__ = ["ERROR_STATUSES", "ErrorBody", "exception_handlers"]
 
@@ -163,3 +164,5 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     OverflowError: _overflow,
     Exception: _unexpected,
 }
+# ``message`` in the caller's language (Accept-Language), ``code`` unchanged.
+exception_handlers = {k: localized(v) for k, v in exception_handlers.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -141,7 +142,7 @@ def test_json_report_has_work_charges_times_and_signature(
     assert body["sign_off"]["signer_name"] == "Li Wei"
     assert body["sign_off"]["signed"] is True and body["sign_off"]["stale"] is False
 
-    page = client.get(f"/jobs/{v['job']['id']}/service-report.html", headers=desk)
+    page = client.get(f"/jobs/{v['job']['id']}/service-report.html?lang=en", headers=desk)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "Signed by Li Wei on" in page.text and "@media print" in page.text
     # the pen strokes, rendered to an image
@@ -172,7 +173,7 @@ def test_later_report_makes_signature_stale_and_html_says_so(
     body = client.get(f"/jobs/{v['job']['id']}/service-report", headers=desk).json()
     assert body["report"]["work_done"] == "Also the thermostat."
     assert body["sign_off"]["signed"] is False and body["sign_off"]["stale"] is True
-    page = client.get(f"/jobs/{v['job']['id']}/service-report.html", headers=desk).text
+    page = client.get(f"/jobs/{v['job']['id']}/service-report.html?lang=en", headers=desk).text
     assert "NOT SIGNED — the report changed after signing" in page
     assert "Signed by" not in page.split("NOT SIGNED")[0]
 
@@ -181,7 +182,7 @@ def test_html_escapes_what_the_phone_typed(
     client: Any, world: Any, desk: dict[str, str], database_url: str
 ) -> None:
     v = visited(client, world, desk, database_url, work_done='<script>alert("x")</script>')
-    page = client.get(f"/jobs/{v['job']['id']}/service-report.html", headers=desk).text
+    page = client.get(f"/jobs/{v['job']['id']}/service-report.html?lang=en", headers=desk).text
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
 
@@ -191,14 +192,14 @@ def test_customer_link_is_public_and_hides_audit_parts(
 ) -> None:
     v = visited(client, world, desk, database_url)
     _verdict(database_url, v["job"]["id"])
-    staff = client.get(f"/jobs/{v['job']['id']}/service-report.html", headers=desk).text
+    staff = client.get(f"/jobs/{v['job']['id']}/service-report.html?lang=en", headers=desk).text
     assert "secret_rule_xyz" in staff and "Findings" in staff
 
     url = _link(client, desk, v["job"]["id"])
-    page = client.get(url)  # no Authorization header
+    page = client.get(url, headers={"Accept-Language": "en-GB,en;q=0.8"})  # no Authorization
     assert page.status_code == 200, page.text
     assert "Replaced it." in page.text and "Signed by Li Wei" in page.text
-    assert "80.00 CNY" in page.text  # the charges total
+    assert "¥80.00" in page.text  # the charges total
     assert "secret_rule_xyz" not in page.text
     assert "Verdicts" not in page.text and "Findings" not in page.text
     assert client.get(f"{url}/signature").status_code == 200  # the customer's own signature
@@ -284,3 +285,42 @@ def test_customer_link_shows_the_visit_photos_and_nothing_else(client, world):
     assert img.content[:2] == b"\xff\xd8"
     # another job's photo is not reachable through this job's link
     assert client.get(f"{link}/photos/{shas[1]}").status_code == 404
+
+
+def test_customer_copy_is_chinese_by_default_with_local_times(
+    client: Any, world: Any, desk: dict[str, str], database_url: str
+) -> None:
+    v = visited(client, world, desk, database_url)
+    page = client.get(_link(client, desk, v["job"]["id"])).text
+    assert '<html lang="zh-CN">' in page and "服务报告" in page
+    assert "UTC" not in page and "¥80.00" in page
+
+
+def test_service_report_pdf_renders_a_page_with_content(
+    client: Any, world: Any, desk: dict[str, str], database_url: str
+) -> None:
+    from server.reports.pdf import available
+
+    if not available():
+        pytest.skip("WeasyPrint cannot load Pango here (apt-get install libpango-1.0-0)")
+    pdfium = pytest.importorskip("pypdfium2")
+    v = visited(client, world, desk, database_url)
+    for url, headers in (
+        (f"/jobs/{v['job']['id']}/service-report.pdf", desk),
+        (_link(client, desk, v["job"]["id"]) + "/report.pdf", {}),
+    ):
+        res = client.get(url, headers=headers)
+        assert res.status_code == 200, res.text
+        assert res.headers["content-type"].startswith("application/pdf")
+        assert res.content.startswith(b"%PDF")
+        doc = pdfium.PdfDocument(res.content)
+        image = doc[0].render(scale=1).to_pil().convert("L")
+        # Text was laid out: a good share of the page is not white.
+        dark = sum(image.histogram()[:128])
+        assert dark > 1000, dark
+        artifacts = Path(__file__).resolve().parent.parent / "test-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        image.save(
+            artifacts
+            / ("service-report-pdf-customer.png" if not headers else "service-report-pdf-desk.png")
+        )

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import verdicts
-from server.db.models import Appliance, Checkin, Customer, Job
+from server.db.models import Appliance, Checkin, City, Customer, Job
 from server.db.models.evidence import CompletionReport, Photo, SignOff
 from server.db.models.provider import FeePolicy, Provider
 from server.db.models.user import User
@@ -125,6 +125,8 @@ class ServiceReport(msgspec.Struct):
     technician_name: str | None
     provider_name: str | None
     currency: str
+    timezone: str
+    """The city's IANA zone: every time a person reads on the report is local to it."""
     times: Times
     report: ReportBody | None
     photos: dict[str, list[PhotoRef]]
@@ -202,6 +204,7 @@ async def build(session: AsyncSession, job_id: uuid.UUID) -> ServiceReport:
     )
     provider = await session.get(Provider, job.provider_id) if job.provider_id is not None else None
     policy = await session.scalar(select(FeePolicy).where(FeePolicy.city_id == job.city_id))
+    city = await session.get(City, job.city_id)
 
     checked_in, checked_out = await _fix_times(session, job_id)
     on_site = (
@@ -277,6 +280,7 @@ async def build(session: AsyncSession, job_id: uuid.UUID) -> ServiceReport:
         technician_name=technician.full_name if technician is not None else None,
         provider_name=provider.name if provider is not None else None,
         currency=policy.currency if policy is not None else "CNY",
+        timezone=city.timezone if city is not None else "UTC",
         times=times,
         report=_report_body(latest) if latest is not None else None,
         photos=photos,

@@ -10,6 +10,7 @@ from server.db.models.callback import (
 from server.db.models.catalog import Checklist, KbArticle
 from server.db.models.counter import Counter
 from server.db.models.customer import Appliance, Customer, CustomerPhone
+from server.db.models.customer_page import CustomerAnswer, CustomerLink
 from server.db.models.evidence import (
     Blob,
     BlobUpload,
@@ -51,6 +52,8 @@ __all__ = [
     "CompletionReport",
     "Counter",
     "Customer",
+    "CustomerAnswer",
+    "CustomerLink",
     "CustomerPhone",
     "CustomerReply",
     "Device",

@@ -42,6 +42,8 @@ class User(IdMixin, Base):
         ForeignKey("providers.id", ondelete="RESTRICT"), index=True
     )
     skill_level: Mapped[str | None] = mapped_column(String(16))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    """``zh-CN`` or ``en``; None: the browser's language, else the brand's default."""
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
