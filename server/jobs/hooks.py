@@ -38,8 +38,10 @@ async def job_recorded(session: AsyncSession, job: Job, event: JobEvent) -> None
     """A change to a job was recorded (claims included): the callback audit opens the
     callbacks it calls for, and closes those it no longer needs."""
     from server.callbacks import tasks
+    from server.dispatch import installs
 
     await tasks.on_job_event(session, job, event)
+    await installs.on_job_event(session, job, event)
 
 
 async def evidence_changed(session: AsyncSession, job_ids: list[uuid.UUID], now: datetime) -> None:

@@ -4,6 +4,14 @@ from server.db.models.callback import CallbackOutcome, CallbackTask, CustomerRep
 from server.db.models.catalog import Checklist, KbArticle
 from server.db.models.counter import Counter
 from server.db.models.customer import Appliance, Customer, CustomerPhone
+from server.db.models.dispatch import (
+    CalendarException,
+    CityDispatch,
+    DispatchAlert,
+    DispatchChoice,
+    ServiceArea,
+    TechnicianCalendar,
+)
 from server.db.models.evidence import (
     Blob,
     BlobUpload,
@@ -35,12 +43,14 @@ __all__ = [
     "Bucket",
     "BucketEntity",
     "BucketOp",
+    "CalendarException",
     "CallAttempt",
     "CallbackOutcome",
     "CallbackTask",
     "Checkin",
     "Checklist",
     "City",
+    "CityDispatch",
     "ClaimVerdict",
     "CompletionReport",
     "Counter",
@@ -49,6 +59,8 @@ __all__ = [
     "CustomerReply",
     "Device",
     "DeviceSyncState",
+    "DispatchAlert",
+    "DispatchChoice",
     "EvidenceRuleSet",
     "FeePolicy",
     "Job",
@@ -63,8 +75,10 @@ __all__ = [
     "Provider",
     "RefreshToken",
     "Role",
+    "ServiceArea",
     "SignOff",
     "SkillLevel",
+    "TechnicianCalendar",
     "User",
     "Violation",
     "provider_cities",
