@@ -54,12 +54,18 @@ class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
     technician_id: uuid.UUID | None = None
     """Empty: the provider picks the technician later."""
     reason: Reason = ""
+    override_conflict: bool = False
+    """Assign although the technician is busy, off or outside working hours then
+    (``technician_busy``); needs a ``reason``, kept in the history."""
 
 
 class AppointmentIn(msgspec.Struct, forbid_unknown_fields=True):
     window_start: Window
     window_end: Window
     reason: Reason = ""
+    override_conflict: bool = False
+    """Book although the technician is busy, off or outside working hours then
+    (``technician_busy``); needs a ``reason``, kept in the history."""
 
 
 class CancelIn(msgspec.Struct, forbid_unknown_fields=True):

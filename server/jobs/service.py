@@ -19,6 +19,7 @@ from server.context import RequestContext
 from server.db.counters import next_value
 from server.db.models import Appliance, Customer, Job, JobEvent, Provider, User, provider_cities
 from server.db.models.user import Role
+from server.dispatch import calendar
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.jobs import hooks, repeats
 from server.jobs.history import record_request_change
@@ -255,11 +256,17 @@ class JobService:
         job = await self._open_job(job_id)
         if not self.p.sees_everything and data.provider_id != self.p.provider_id:
             raise Forbidden("provider_forbidden", "You can only assign within your own provider.")
-        await self._assign(job, data.provider_id, data.technician_id, data.reason)
+        override = _override(data.override_conflict, data.reason)
+        await self._assign(job, data.provider_id, data.technician_id, data.reason, override)
         return job
 
     async def _assign(
-        self, job: Job, provider_id: uuid.UUID, technician_id: uuid.UUID | None, reason: str
+        self,
+        job: Job,
+        provider_id: uuid.UUID,
+        technician_id: uuid.UUID | None,
+        reason: str,
+        override: str | None = None,
     ) -> None:
         provider = await self.s.get(Provider, provider_id)
         if provider is None:
@@ -284,6 +291,19 @@ class JobService:
             await hooks.check_assignment(self.s, job, tech)
         if job.provider_id == provider_id and job.technician_id == technician_id:
             return  # nothing changes: answering with the job as it is makes retries safe
+        overridden: list[dict[str, Any]] = []
+        if technician_id is not None:
+            technician = await self.s.get(User, technician_id)
+            assert technician is not None  # checked above
+            overridden = await calendar.check_booking(
+                self.s,
+                job,
+                technician,
+                job.window_start,
+                job.window_end,
+                override,
+                self.ctx.settings.dispatch_default_jobs_per_window,
+            )
         before = {
             "provider_id": _s(job.provider_id),
             "technician_id": _s(job.technician_id),
@@ -306,6 +326,7 @@ class JobService:
                 "provider_id": str(provider_id),
                 "technician_id": _s(technician_id),
                 "reason": reason,
+                **({"conflict_overridden": overridden} if overridden else {}),
             },
             previous_technician=previous_technician,
         )
@@ -316,7 +337,8 @@ class JobService:
         job = await self._open_job(job_id)
         self._ensure_same_provider(job)
         self._check_window(data.window_start, data.window_end, require_future=True)
-        await self._move_window(job, data.window_start, data.window_end, data.reason)
+        override = _override(data.override_conflict, data.reason)
+        await self._move_window(job, data.window_start, data.window_end, data.reason, override)
         return job
 
     async def clear_appointment(self, job_id: uuid.UUID, reason: str) -> Job:
@@ -326,11 +348,29 @@ class JobService:
         return job
 
     async def _move_window(
-        self, job: Job, start: datetime | None, end: datetime | None, reason: str
+        self,
+        job: Job,
+        start: datetime | None,
+        end: datetime | None,
+        reason: str,
+        override: str | None = None,
     ) -> None:
         old_start, old_end = job.window_start, job.window_end
         if (old_start, old_end) == (start, end):
             return
+        overridden: list[dict[str, Any]] = []
+        if job.technician_id is not None and start is not None:
+            tech = await self.s.get(User, job.technician_id)
+            if tech is not None:
+                overridden = await calendar.check_booking(
+                    self.s,
+                    job,
+                    tech,
+                    start,
+                    end,
+                    override,
+                    self.ctx.settings.dispatch_default_jobs_per_window,
+                )
         job.window_start, job.window_end = start, end
         if job.status in FIELD_ACTIVE or job.status == JobStatus.UNABLE_TO_COMPLETE:
             # The visit moved: the technician starts over; an unable-to-complete job is rebooked.
@@ -349,6 +389,7 @@ class JobService:
                 "before": {"start": _s(old_start), "end": _s(old_end)},
                 "window": _window(job),
                 "reason": reason,
+                **({"conflict_overridden": overridden} if overridden else {}),
             },
         )
         old_text = await window_text(self.s, job, old_start, old_end)
@@ -444,6 +485,15 @@ class JobService:
         await record_request_change(
             self.s, self.ctx, job, kind, data, previous_technician=previous_technician
         )
+
+
+def _override(override_conflict: bool, reason: str) -> str | None:
+    """The reason a dispatcher gives to book over a clash (None: no override)."""
+    if not override_conflict:
+        return None
+    if not reason.strip():
+        raise Invalid("override_reason_required", "Say why the clash is overridden (reason).")
+    return reason
 
 
 def _s(value: object) -> str | None:

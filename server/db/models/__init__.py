@@ -11,6 +11,14 @@ from server.db.models.catalog import Checklist, KbArticle
 from server.db.models.counter import Counter
 from server.db.models.customer import Appliance, Customer, CustomerPhone
 from server.db.models.customer_page import CustomerAnswer, CustomerLink
+from server.db.models.dispatch import (
+    CalendarException,
+    CityDispatch,
+    DispatchAlert,
+    DispatchChoice,
+    ServiceArea,
+    TechnicianCalendar,
+)
 from server.db.models.evidence import (
     Blob,
     BlobUpload,
@@ -42,12 +50,14 @@ __all__ = [
     "Bucket",
     "BucketEntity",
     "BucketOp",
+    "CalendarException",
     "CallAttempt",
     "CallbackOutcome",
     "CallbackTask",
     "Checkin",
     "Checklist",
     "City",
+    "CityDispatch",
     "ClaimVerdict",
     "CompletionReport",
     "Counter",
@@ -58,6 +68,8 @@ __all__ = [
     "CustomerReply",
     "Device",
     "DeviceSyncState",
+    "DispatchAlert",
+    "DispatchChoice",
     "EvidenceRuleSet",
     "FeePolicy",
     "Job",
@@ -73,8 +85,10 @@ __all__ = [
     "RefreshToken",
     "RiskModel",
     "Role",
+    "ServiceArea",
     "SignOff",
     "SkillLevel",
+    "TechnicianCalendar",
     "User",
     "Violation",
     "provider_cities",

@@ -24,6 +24,7 @@ class Job(IdMixin, TimestampMixin, Base):
         Index("ix_jobs_provider_status", "provider_id", "status"),
         Index("ix_jobs_technician_status", "technician_id", "status"),
         Index("ix_jobs_city_window", "city_id", "window_start"),
+        Index("ix_jobs_external_ref", "external_ref", "source", unique=True),
     )
 
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -73,6 +74,10 @@ class Job(IdMixin, TimestampMixin, Base):
     completed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    sla_breached_at: Mapped[datetime | None]
+    """When an SLA clock of the job first ran out (``server.dispatch.escalation``)."""
+    external_ref: Mapped[str | None] = mapped_column(String(64))
+    """The shop's sale or the brand's order reference; unique per ``source``."""
 
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")

@@ -1,0 +1,2 @@
+"""Dispatch: technicians' calendars and capacity (``calendar``) and the installer rule
+(``installs``)."""
