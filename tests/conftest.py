@@ -87,6 +87,27 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
             )
 
 
+@pytest.fixture(autouse=True)
+def _reap_children() -> Iterator[None]:
+    """Whatever child process a test spawned (``servers.spawn``: every server, Redis or
+    helper process) is stopped by PID and process group when the test ends, passed,
+    failed or failed to start it. Processes of wider-scoped fixtures, started before
+    this, are left to their own finalisers."""
+    import servers
+
+    before = set(servers._LIVE)
+    yield
+    for pid, proc in list(servers._LIVE.items()):
+        if pid not in before:
+            servers.reap(proc, grace=5)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import servers
+
+    servers.reap_all()
+
+
 def _run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
 

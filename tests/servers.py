@@ -1,7 +1,16 @@
-"""Real server processes on 127.0.0.1 for tests that kill or cross nodes."""
+"""Real server processes on 127.0.0.1 for tests that kill or cross nodes.
+
+Every child a test starts goes through ``spawn``: it gets a process group of its own, so
+``reap`` can stop it and anything it started by PID, and it is remembered until reaped,
+so ``reap_all`` (the ``spawned`` fixture's finaliser, and the session's end) stops
+whatever a failed test or a failed start-up left running. Readiness is waited for with a
+generous deadline (``START_TIMEOUT``), never a fixed few seconds: a loaded 2-core machine
+running two suites may take a minute to import and migrate.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -14,6 +23,90 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT = float(os.environ.get("DOORSTEP_TEST_START_TIMEOUT", "300"))
+"""Seconds a child process may take to become ready (DOORSTEP_TEST_START_TIMEOUT)."""
+PATIENCE = 3 * START_TIMEOUT
+"""Seconds a whole scenario around restarts may take before a test gives up waiting."""
+
+_LIVE: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def spawn(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(args, **kwargs)`` in a new process group, remembered until
+    ``reap``."""
+    proc: subprocess.Popen[bytes] = subprocess.Popen(args, start_new_session=True, **kwargs)
+    _LIVE[proc.pid] = proc
+    return proc
+
+
+def reap(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """Stop ``proc`` and its process group: SIGTERM, then SIGKILL after ``grace``
+    seconds; always waits for it, so no zombie or ResourceWarning is left behind."""
+    try:
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(grace)
+        _signal_group(proc, signal.SIGKILL)  # whatever of the group is left
+        proc.wait(grace)
+    finally:
+        _LIVE.pop(proc.pid, None)
+
+
+def kill9(proc: subprocess.Popen[bytes]) -> None:
+    """kill -9 of the process group, and wait for it."""
+    try:
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        _LIVE.pop(proc.pid, None)
+
+
+def reap_all() -> None:
+    """Stop every process spawned and not reaped yet."""
+    for proc in list(_LIVE.values()):
+        reap(proc, grace=5)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # the group's id is the leader's pid (new session)
+    except ProcessLookupError:
+        pass
+    except PermissionError:  # the group is gone and its id reused: the leader only
+        if proc.poll() is None:
+            proc.send_signal(sig)
+
+
+def wait_ready(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    log: Path | None = None,
+    timeout: float = START_TIMEOUT,
+    also: Any = None,
+) -> None:
+    """Until ``GET {url}/health`` answers 200 (and ``also()``, when given, is true).
+    Raises, after reaping ``proc``, when it exits or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if proc.poll() is not None:
+                tail = log.read_text(errors="replace")[-3000:] if log else ""
+                raise RuntimeError(f"{url}: the server exited ({proc.returncode}):\n{tail}")
+            try:
+                if (also is None or also()) and httpx.get(
+                    f"{url}/health", timeout=2
+                ).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-3000:] if log else ""
+                raise RuntimeError(f"{url}: the server did not start in {timeout:.0f} s:\n{tail}")
+            time.sleep(0.1)
+    except BaseException:
+        reap(proc)
+        raise
 
 
 def free_port() -> int:
@@ -57,14 +150,18 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the process and wait until it serves; on failure it is stopped again
+        before the error is raised."""
         where = ["--host", "127.0.0.1", "--port", str(self.port)]
         fds: tuple[int, ...] = ()
         if self.listener is not None:
             fds = (self.listener.fileno(),)
             where = ["--fd", str(fds[0])]
+        self.stop()  # a restart: the previous process is gone for good first
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
+            self.proc = spawn(
                 [sys.executable, "-m", "server.cli", "serve", *where, *self.args],
                 cwd=ROOT,
                 env=self.env,
@@ -72,32 +169,27 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 pass_fds=fds,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+
+        def mine() -> bool:
             # On a shared listener another node may answer the health check, so this
-            # process must also have said it is serving.
-            mine = self.listener is None or "Doorstep serving on" in self.log.read_text()
-            try:
-                if mine and httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start in time")
+            # process must also have said it is serving (in this run's part of the log).
+            if self.listener is None:
+                return True
+            with open(self.log, "rb") as f:
+                f.seek(offset)
+                return b"Doorstep serving on" in f.read()
+
+        wait_ready(self.url, self.proc, self.log, timeout, also=mine)
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        """kill -9 (of its process group), and wait for it."""
+        if self.proc is not None:
+            kill9(self.proc)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        """SIGTERM, then SIGKILL after 10 s; nothing is left running or unwaited."""
+        if self.proc is not None:
+            reap(self.proc)
 
 
 def http_login(c: httpx.Client, who: str, device: str | None = None) -> dict[str, str]:

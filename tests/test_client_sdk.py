@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from phones import (
     server_bucket,
     server_status,
 )
+from servers import reap, spawn, wait_ready
 from sqlalchemy import update
 from world import PASSWORD, build_world, login, run_db
 
@@ -557,7 +557,7 @@ def test_simulate_command_against_a_server_process(tmp_path):
         "DOORSTEP_MAINTENANCE_INTERVAL": "0",
     }
     root = Path(__file__).resolve().parent.parent
-    server = subprocess.Popen(
+    server = spawn(
         [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=root,
         env=env,
@@ -565,16 +565,8 @@ def test_simulate_command_against_a_server_process(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     try:
+        wait_ready(base, server)
         with httpx.Client(base_url=base, timeout=10) as http:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if http.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
             desk = login(http, "dispatcher")  # type: ignore[arg-type]
             jobs = [make_job(http, desk, w, hours=h) for h in (20, 22, 24, 26, 28)]
             result = subprocess.run(
@@ -607,12 +599,7 @@ def test_simulate_command_against_a_server_process(tmp_path):
             statuses = {server_status(http, desk, j) for j in jobs}
             assert statuses <= {"completed", "unable_to_complete"}, statuses
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        reap(server)
 
 
 def test_field_evidence_from_the_phone_reaches_the_report(client, world, desk, phones):

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from servers import ServerProcess, book_install, http_login
+from servers import PATIENCE, ServerProcess, book_install, http_login
 from sqlalchemy import func, select
 from world import build_world
 
@@ -59,7 +59,7 @@ class Pusher(threading.Thread):
             self.device_id = r.json()["device_id"]
 
     def run(self) -> None:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + PATIENCE
         while self.pending and not self.stop.is_set() and time.monotonic() < deadline:
             batch = self.pending[:20]
             try:
@@ -113,7 +113,7 @@ def test_kill9_during_pushes_loses_and_duplicates_nothing(database_url, tmp_path
             server.kill()
             time.sleep(0.2)
             server.start()
-        pusher.join(150)
+        pusher.join(PATIENCE + 30)
         assert not pusher.is_alive(), "the phone never finished pushing"
         assert pusher.pending == []
     finally:

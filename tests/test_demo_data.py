@@ -49,6 +49,23 @@ TINY = DemoSize(
     days=1,
     jobs_per_technician_per_day=1,
 )
+SHORT = DemoSize(
+    cities=2,
+    providers_per_city=1,
+    technicians_per_provider=2,
+    customers_per_city=10,
+    days=3,
+    jobs_per_technician_per_day=3,
+)
+"""The size ``test_load_demo_audits_the_callbacks_once`` loads: three days from today, so
+no past day at all (the audit's past then hangs on the hour)."""
+FROZEN = {
+    "0200utc": datetime(2026, 12, 2, 2, 0, tzinfo=UTC),
+    "0500utc": datetime(2026, 12, 2, 5, 0, tzinfo=UTC),
+    "2359utc": datetime(2026, 12, 2, 23, 59, tzinfo=UTC),
+}
+"""Frozen clocks: 10:00 and 13:00 in China (the hours the short demo once had no callback
+outcomes at all), and a minute before midnight UTC (already the next day in China)."""
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +73,19 @@ def data() -> DemoData:
     return generate(DemoSize(), today=TODAY)
 
 
-@pytest.fixture(scope="module", params=["default", "tiny", "early-morning", "late-evening"])
+@pytest.fixture(
+    scope="module",
+    params=["default", "tiny", "early-morning", "late-evening", *(f"short-{k}" for k in FROZEN)],
+)
 def brand(request: pytest.FixtureRequest, data: DemoData) -> DemoData:
     """Brands whose invariants must hold whatever their size and the time of day."""
     if request.param == "default":
         return data
     if request.param == "tiny":
         return generate(TINY, today=TODAY)
+    if request.param.startswith("short-"):
+        now = FROZEN[request.param.removeprefix("short-")]
+        return generate(SHORT, today=now.astimezone(CHINA_TZ).date(), now=now)
     hour = 6 if request.param == "early-morning" else 21
     now = datetime(2026, 11, 20, hour, 30, tzinfo=CHINA_TZ)
     return generate(DemoSize(cities=2, days=3, seed=5), today=TODAY, now=now)
@@ -468,19 +491,62 @@ def test_the_demo_audit_has_something_to_show(data: DemoData) -> None:
     assert any(c["geofence"] == "fail" for c in data.checkins)
 
 
-def test_load_demo_audits_the_callbacks_once(settings: Settings) -> None:
-    """``doorstep demo-data``: the queue comes scored, a fabricated "not home" first."""
+def test_a_short_demo_has_an_audit_past_at_every_hour() -> None:
+    """Whatever the hour (every half hour of a day, frozen), the callback audit has
+    claims already called, one open claim with an unanswered first try, and the queue's
+    two "not home" examples: from afar and from a real visit."""
+    start = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)  # midnight in China
+    for k in range(48):
+        now = start + timedelta(minutes=30 * k)
+        d = generate(SHORT, today=now.astimezone(CHINA_TZ).date(), now=now)
+        done = [t for t in d.callback_tasks if t["state"] == "done"]
+        open_ = [t for t in d.callback_tasks if t["state"] == "open"]
+        assert d.callback_outcomes and any(t["kind"] == "not_home" for t in done), now
+        assert any(t["kind"] == "completion" and t["attempts"] for t in open_), now
+        jobs = {j["id"]: j for j in d.jobs}
+        open_not_home = [jobs[t["job_id"]] for t in open_ if t["kind"] == "not_home"]
+        assert any(j["arrived_at"] is None for j in open_not_home), now
+        assert any(j["arrived_at"] is not None for j in open_not_home), now
+        assert all(o["recorded_at"] < now for o in d.callback_outcomes), now
+
+
+def test_the_demo_does_not_read_the_wall_clock() -> None:
+    """The same size and clock give the same brand, byte for byte, however long apart."""
+    now = FROZEN["0200utc"]
+    first = generate(SHORT, today=now.astimezone(CHINA_TZ).date(), now=now)
+    again = generate(SHORT, today=now.astimezone(CHINA_TZ).date(), now=now)
+    assert repr(first.tables()) == repr(again.tables())
+
+
+def test_an_added_area_leaves_the_other_rows_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The extension point for new tables (``fixtures.demo_data.AREAS``): an area with a
+    random stream of its own adds its rows last and changes nothing else."""
+    import fixtures.demo_data as demo_data
+
+    def zones(b: demo_data.Builder) -> None:
+        rng = b.stream("zones")
+        for city in b.data.cities:
+            b.data.rows("zones").append(
+                {"id": b.uid(rng), "city_id": city["id"], "radius_km": rng.randint(5, 30)}
+            )
+
+    before = generate(TINY, today=TODAY)
+    monkeypatch.setattr(demo_data, "AREAS", (*demo_data.AREAS, zones))
+    after = generate(TINY, today=TODAY)
+    assert after.tables()[:-1] == before.tables()
+    name, rows = after.tables()[-1]
+    assert name == "zones" and len(rows) == len(after.cities)
+    with pytest.raises(ValueError):
+        after.rows("jobs")
+
+
+@pytest.mark.parametrize("now", list(FROZEN.values()), ids=list(FROZEN))
+def test_load_demo_audits_the_callbacks_once(settings: Settings, now: datetime) -> None:
+    """``doorstep demo-data``: the queue comes scored, a fabricated "not home" first; at
+    a frozen clock (this once failed every day between about 02:00 and 06:00 UTC)."""
     import argparse
 
-    args = argparse.Namespace(
-        cities=2,
-        providers_per_city=1,
-        technicians_per_provider=2,
-        customers_per_city=10,
-        days=3,
-        jobs_per_technician_per_day=3,
-        seed=42,
-    )
+    args = argparse.Namespace(**{**SHORT.__dict__, "seed": 42})
 
     async def counts() -> dict[str, int]:
         db = make_database(settings.resolved_database_url)
@@ -535,10 +601,10 @@ def test_load_demo_audits_the_callbacks_once(settings: Settings) -> None:
         finally:
             await db.dispose()
 
-    first = asyncio.run(load_demo(settings, args))
+    first = asyncio.run(load_demo(settings, args, now=now))
     assert first[0] is True
     before = asyncio.run(counts())
     assert before["callback_tasks"] > 0 and before["callback_outcomes"] > 0
     asyncio.run(check())
-    assert asyncio.run(load_demo(settings, args)) == (False, [])
+    assert asyncio.run(load_demo(settings, args, now=now)) == (False, [])
     assert asyncio.run(counts()) == before

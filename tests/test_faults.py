@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from servers import ServerProcess, book_install, http_login
+from servers import PATIENCE, START_TIMEOUT, ServerProcess, book_install, http_login
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from world import PASSWORD, assert_error, build_world, login
@@ -126,7 +126,7 @@ class Uploader(threading.Thread):
             self.outcomes.setdefault(o["mid"], status)
 
     def run(self) -> None:
-        deadline = time.monotonic() + 150
+        deadline = time.monotonic() + PATIENCE
         while not self.stop.is_set() and time.monotonic() < deadline:
             try:
                 with httpx.Client(base_url=self.server.url, timeout=5) as c:
@@ -141,7 +141,7 @@ class Uploader(threading.Thread):
                 time.sleep(0.05)
 
 
-def _wait(done: Any, timeout: float = 120) -> None:
+def _wait(done: Any, timeout: float = START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while not done() and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -195,7 +195,7 @@ def test_kill9_during_uploads_loses_nothing_and_leaves_no_half_blob(
             server.kill()
             _wait(lambda felt=felt: uploader.failures > felt or not uploader.is_alive(), 10)
             server.start()
-        uploader.join(170)
+        uploader.join(PATIENCE + 30)
         assert not uploader.is_alive(), "the phone never finished uploading"
     finally:
         if uploader is not None:

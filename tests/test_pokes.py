@@ -26,6 +26,7 @@ import anyio
 import httpx
 import pytest
 from litestar.testing import TestClient
+from servers import START_TIMEOUT, reap, spawn, wait_ready
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -261,7 +262,7 @@ class PrivateRedis:
     def start(self) -> None:
         import redis
 
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [
                 "redis-server",
                 "--port",
@@ -280,13 +281,14 @@ class PrivateRedis:
         )
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
         try:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + START_TIMEOUT
             while True:
                 try:
                     client.ping()
                     return
                 except redis.ConnectionError:
                     if time.monotonic() > deadline or self.proc.poll() is not None:
+                        reap(self.proc)
                         raise
                     time.sleep(0.05)
         finally:
@@ -294,14 +296,8 @@ class PrivateRedis:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        if proc is not None:
+            reap(proc, grace=5)
 
 
 async def _until(condition: Callable[[], bool], within: float, what: str) -> None:
@@ -586,31 +582,6 @@ async def _admin_sql(url: str, statement: str) -> None:
         await engine.dispose()
 
 
-def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"{base} exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{base} not healthy in 30 s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 @pytest.fixture
 def two_nodes(tmp_path: Path) -> Iterator[tuple[str, str, Any]]:
     """Two ``doorstep serve`` processes on one fresh PostgreSQL database and one Redis:
@@ -650,7 +621,7 @@ def two_nodes(tmp_path: Path) -> Iterator[tuple[str, str, Any]]:
                 log = tmp_path / f"node-{node}.log"
                 with log.open("wb") as out:
                     procs.append(
-                        subprocess.Popen(
+                        spawn(
                             [
                                 sys.executable,
                                 "-m",
@@ -668,9 +639,9 @@ def two_nodes(tmp_path: Path) -> Iterator[tuple[str, str, Any]]:
                         )
                     )
                 bases.append(f"http://127.0.0.1:{port}")
-                _wait_healthy(bases[-1], procs[-1], log)
+                wait_ready(bases[-1], procs[-1], log)
             # both nodes' listeners are on the channel before anything is published
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + START_TIMEOUT
             while dict(probe.pubsub_numsub("doorstep:pokes")).get(b"doorstep:pokes", 0) < (
                 listeners_before + 2
             ):
@@ -681,7 +652,7 @@ def two_nodes(tmp_path: Path) -> Iterator[tuple[str, str, Any]]:
         yield bases[0], bases[1], world
     finally:
         for proc in procs:
-            _stop(proc)
+            reap(proc)
         asyncio.run(_admin_sql(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
-from servers import ROOT, ServerProcess
+from servers import ROOT, START_TIMEOUT, ServerProcess
 
 
 def test_two_nodes_serve_one_inherited_socket(tmp_path: Path) -> None:
@@ -32,7 +32,7 @@ def test_two_nodes_serve_one_inherited_socket(tmp_path: Path) -> None:
             for node in nodes:
                 node.start()
             # Each node, not only the first, must be up and accepting on the socket.
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + START_TIMEOUT
             while not all(started(n) for n in nodes) and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert all(started(n) for n in nodes), [n.log.read_text() for n in nodes]
@@ -59,7 +59,7 @@ def test_a_bad_fd_is_a_clear_error(tmp_path: Path) -> None:
         env={**os.environ, "DOORSTEP_DATA_DIR": str(tmp_path)},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=START_TIMEOUT,
     )
     assert r.returncode == 2
     assert "error: --fd 987" in r.stderr
