@@ -1,5 +1,6 @@
 """Every table, imported here so ``Base.metadata`` is complete for Alembic."""
 
+from server.db.models.audit import AuditEvent
 from server.db.models.callback import CallbackOutcome, CallbackTask, CustomerReply, Violation
 from server.db.models.catalog import Checklist, KbArticle
 from server.db.models.counter import Counter
@@ -30,6 +31,7 @@ from server.db.models.user import Device, LoginAttempt, RefreshToken, Role, Skil
 
 __all__ = [
     "Appliance",
+    "AuditEvent",
     "Blob",
     "BlobUpload",
     "Bucket",
