@@ -24,7 +24,8 @@ from server.db.engine import Database, make_database
 from server.dependencies import dependencies
 from server.http_errors import exception_handlers
 from server.limits import Limiter
-from server.notifications.outbox import LogSender, drain
+from server.notifications.gateway import sender_for
+from server.notifications.outbox import RetryPolicy, drain
 from server.openapi import install_schema, openapi_config
 from server.routes import route_handlers
 from server.settings import Settings
@@ -43,6 +44,7 @@ PUBLIC_PATHS = {
     "/service-reports/{token}",
     "/service-reports/{token}/report.pdf",
     "/sms/inbound",
+    "/sms/receipts",
 }
 
 
@@ -59,14 +61,19 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _send_outbox(db: Database, interval: int) -> None:
-    sender = LogSender()
-    while True:
-        await anyio.sleep(interval)
-        try:
-            await drain(db, sender)
-        except Exception:  # the database may be briefly away; try again next round
-            log.warning("outbox round failed", exc_info=True)
+async def _send_outbox(db: Database, settings: Settings) -> None:
+    sender = sender_for(settings)
+    policy = RetryPolicy.from_settings(settings)
+    try:
+        while True:
+            await anyio.sleep(settings.outbox_interval)
+            try:
+                await drain(db, sender, policy=policy)
+            except Exception:  # the database may be briefly away; try again next round
+                log.warning("outbox round failed", exc_info=True)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await sender.close()
 
 
 def make_blob_store(settings: Settings) -> BlobStore:
@@ -136,7 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             async with anyio.create_task_group() as tasks:
                 if settings.outbox_interval > 0:
-                    tasks.start_soon(_send_outbox, db, settings.outbox_interval)
+                    tasks.start_soon(_send_outbox, db, settings)
                 if settings.maintenance_interval > 0:
                     tasks.start_soon(_maintain, db, settings, blob_store)
                 try:

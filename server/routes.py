@@ -21,7 +21,7 @@ def route_handlers() -> list[Any]:
     from server.customers.routes import ApplianceController, CustomerController
     from server.jobs.repeat_routes import RepeatRepairController
     from server.jobs.routes import JobController
-    from server.notifications.routes import NotificationController
+    from server.notifications.routes import NotificationController, ReceiptController
     from server.reports.routes import PublicServiceReportController, ServiceReportController
     from server.scorecards.routes import ScorecardController
     from server.sync_api.blob_routes import BlobController
@@ -55,4 +55,5 @@ def route_handlers() -> list[Any]:
         CallbackController,
         ViolationController,
         SmsController,
+        ReceiptController,
     ]

@@ -165,6 +165,25 @@ class Settings:
     """Shared secret of the SMS gateway posting customers' replies to ``/sms/inbound``
     (HMAC-SHA256 of the body in ``X-Doorstep-Signature``); empty: the endpoint is off."""
 
+    sms_gateway_url: str = ""
+    """The brand's SMS platform: customer messages are POSTed here as signed JSON (see
+    docs/sms-gateway.md). Empty: messages are kept and logged (status ``logged``), not
+    sent. Needs ``sms_gateway_secret``."""
+
+    sms_gateway_timeout: int = 10
+    """Seconds one post to the SMS gateway may take; slower counts as a failed try."""
+
+    sms_receipt_url: str = ""
+    """Our ``/sms/receipts`` address as the gateway reaches it, sent with every message
+    (``receipt_url``); empty: the gateway is configured with it out of band."""
+
+    sms_max_attempts: int = 6
+    """Tries per message before it goes to the dead letters (the desk can retry it)."""
+
+    sms_retry_seconds: int = 30
+    """Wait after the first failed try; it doubles after each further one (at most an
+    hour)."""
+
     sql_echo: bool = False
     """Log every SQL statement."""
 
@@ -183,6 +202,11 @@ class Settings:
             )
         if self.blob_store == "s3" and not self.s3_bucket:
             raise ValueError(f"{ENV_PREFIX}BLOB_STORE=s3 needs {ENV_PREFIX}S3_BUCKET")
+        if self.sms_gateway_url and not self.sms_gateway_secret:
+            raise ValueError(
+                f"{ENV_PREFIX}SMS_GATEWAY_URL needs {ENV_PREFIX}SMS_GATEWAY_SECRET "
+                "(every message is signed with it)"
+            )
         if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
             raise ValueError(
                 f"{ENV_PREFIX}S3_ACCESS_KEY_ID and {ENV_PREFIX}S3_SECRET_ACCESS_KEY go "

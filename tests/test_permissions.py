@@ -92,6 +92,10 @@ RULES: dict[str, Rule] = {
     "GET /jobs/{job_id}/signature": Rule(STAFF, scoped=True),
     "POST /jobs/{job_id}/service-report/link": Rule(STAFF, scoped=True),
     "GET /notifications": Rule(STAFF),
+    "GET /notifications/dead-letters": Rule(
+        frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True
+    ),
+    "POST /notifications/{notification_id}/retry": Rule(WRITERS, brand_only=True),
     # customers and appliances
     "POST /customers": Rule(WRITERS),
     "GET /customers/lookup": Rule(STAFF),
@@ -145,6 +149,7 @@ RULES: dict[str, Rule] = {
     "POST /jobs/{job_id}/repeat-review": Rule(AUDIT),
     # signed by the SMS gateway's shared secret instead of a token
     "POST /sms/inbound": PUBLIC,
+    "POST /sms/receipts": PUBLIC,
     # the console: static pages, public; the board is the jobs API's scope in one call
     "GET /": PUBLIC,
     "GET /console": PUBLIC,

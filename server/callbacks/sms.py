@@ -9,8 +9,6 @@ sha256=<hex HMAC-SHA256 of the body>``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import uuid
 from datetime import datetime, timedelta
@@ -21,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.callbacks import tasks
 from server.callbacks.schemas import SmsInboundIn, SmsInboundOut
 from server.db.models import CallbackTask, CustomerPhone, CustomerReply, Notification
-from server.errors import Forbidden, Unauthorized
+from server.notifications import signing
 
 __all__ = ["interpret", "receive", "verify_signature"]
 
@@ -42,11 +40,7 @@ def interpret(text: str) -> str:
 
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> None:
-    if not secret:
-        raise Forbidden("sms_gateway_disabled", "No SMS gateway is configured on this server.")
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if header is None or not hmac.compare_digest(expected, header.strip()):
-        raise Unauthorized("bad_signature", "The gateway signature does not match the body.")
+    signing.verify(secret, body, header)
 
 
 async def receive(session: AsyncSession, msg: SmsInboundIn, now: datetime) -> SmsInboundOut:

@@ -1,42 +1,71 @@
 """Messages to customers: queued in the same transaction as the change that causes them,
-sent later by a ``Sender``. The default sender stores and logs (no phone number or text
-in the log: customers' data stays out of logs)."""
+handed later to a ``Sender`` (``gateway.py``) by ``drain``.
+
+Statuses: ``queued`` -> ``sending`` -> ``accepted`` (the gateway has it) ->
+``delivered`` | ``failed`` (the gateway's receipt, ``receipts.py``); ``logged`` when no
+gateway is configured. A failed try waits (``retry_delay``) and is tried again, up to
+``sms_max_attempts``; then, or at once when the gateway refuses the message, it is a
+``dead_letter`` that the desk lists and can retry (``retry``).
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
-from typing import Protocol
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.base import utcnow
 from server.db.engine import Database
 from server.db.models import City, Customer, Job, Notification
+from server.notifications.gateway import (
+    LogSender,
+    PermanentFailure,
+    Sender,
+    TemporaryFailure,
+)
+from server.settings import Settings
 
-__all__ = ["LogSender", "Sender", "drain", "enqueue", "local_time"]
+__all__ = [
+    "DEAD_STATUSES",
+    "LogSender",
+    "RetryPolicy",
+    "Sender",
+    "drain",
+    "enqueue",
+    "local_time",
+    "retry",
+]
 
 log = logging.getLogger("doorstep.notifications")
 
-
-class Sender(Protocol):
-    """Delivers one message (an SMS gateway, say). Raise to leave it for a retry."""
-
-    async def send(self, notification: Notification) -> None: ...
+DEAD_STATUSES = ("dead_letter", "failed")
+"""What the desk's dead-letter list shows: given up on, or reported undelivered."""
 
 
-class LogSender:
-    """Stores and logs: the default when no gateway is configured."""
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    first_delay: timedelta = timedelta(seconds=30)
+    longest_delay: timedelta = timedelta(hours=1)
+    lease: timedelta = timedelta(minutes=5)
+    """How long a claimed (``sending``) row stays with its sender before another takes it."""
 
-    async def send(self, notification: Notification) -> None:
-        log.info(
-            "notification %s (%s) delivered to the log sender",
-            notification.id,
-            notification.template,
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            max_attempts=max(1, settings.sms_max_attempts),
+            first_delay=timedelta(seconds=max(1, settings.sms_retry_seconds)),
+            lease=timedelta(seconds=max(60, 3 * settings.sms_gateway_timeout)),
         )
+
+    def retry_delay(self, attempts: int) -> timedelta:
+        """The wait after the ``attempts``-th failed try: doubling, capped."""
+        return min(self.first_delay * (2 ** max(0, attempts - 1)), self.longest_delay)
 
 
 def local_time(at: datetime | None, tz: str) -> str:
@@ -98,40 +127,104 @@ async def window_text(
     return f"{local_time(start, tz)} to {local_time(end, tz)[-5:]}"
 
 
-async def drain(db: Database, sender: Sender, limit: int = 100) -> int:
-    """Send what is queued. Each row is claimed with a guarded update, so several app
-    nodes can drain at once without sending a message twice."""
+def _due(now: datetime) -> object:
+    return or_(
+        and_(
+            Notification.status == "queued",
+            or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+        ),
+        and_(Notification.status == "sending", Notification.next_attempt_at < now),
+    )
+
+
+async def drain(
+    db: Database,
+    sender: Sender,
+    *,
+    now: datetime | None = None,
+    policy: RetryPolicy | None = None,
+    limit: int = 100,
+) -> int:
+    """Hand over what is due; the number handed over. Each row is claimed with a guarded
+    update (a lease), so several app nodes can drain at once without sending a message
+    twice; a sender that dies mid-send leaves a lease that lapses, and the message goes
+    again with the same idempotency key."""
+    policy = policy or RetryPolicy()
+    now = now or utcnow()
     async with db.reader() as s:
         ids: list[uuid.UUID] = list(
             await s.scalars(
                 select(Notification.id)
-                .where(Notification.status == "queued")
+                .where(_due(now))  # type: ignore[arg-type]
                 .order_by(Notification.created_at)
                 .limit(limit)
             )
         )
-    sent = 0
+    handed = 0
     for nid in ids:
         async with db.writer() as s:
             claimed = await s.execute(
                 update(Notification)
-                .where(Notification.id == nid, Notification.status == "queued")
-                .values(status="sending", attempts=Notification.attempts + 1)
+                .where(Notification.id == nid, _due(now))  # type: ignore[arg-type]
+                .values(
+                    status="sending",
+                    attempts=Notification.attempts + 1,
+                    next_attempt_at=now + policy.lease,
+                )
+                .execution_options(synchronize_session=False)
             )
             await s.commit()
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             continue
-        async with db.writer() as s:
+        async with db.reader() as s:
             n = await s.get(Notification, nid)
             assert n is not None
-            try:
-                await sender.send(n)
-            except Exception as exc:  # a gateway failure: keep it queued, up to 5 tries
-                n.status = "queued" if n.attempts < 5 else "failed"
-                n.error = type(exc).__name__
-                log.warning("notification %s not sent (%s)", nid, type(exc).__name__)
+            s.expunge(n)
+        try:
+            result = await sender.send(n)
+        except TemporaryFailure as exc:
+            permanent = isinstance(exc, PermanentFailure) or n.attempts >= policy.max_attempts
+            values: dict[str, object] = {"error": exc.code}
+            if permanent:
+                values.update(status="dead_letter", failed_at=now, next_attempt_at=None)
             else:
-                n.status, n.sent_at = "sent", utcnow()
-                sent += 1
+                values.update(status="queued", next_attempt_at=now + policy.retry_delay(n.attempts))
+            log.warning("notification %s not handed over (%s)", nid, exc.code)
+        else:
+            values = {"status": result.status, "sent_at": now, "next_attempt_at": None}
+            values["error"] = None
+            if result.status == "accepted":
+                values["accepted_at"] = now
+                if result.gateway_id:
+                    values["gateway_id"] = result.gateway_id
+            handed += 1
+        async with db.writer() as s:
+            # Only our own claim is settled: a receipt may have moved it on meanwhile.
+            if "accepted_at" in values:
+                await s.execute(
+                    update(Notification)
+                    .where(Notification.id == nid, Notification.status != "sending")
+                    .values(
+                        sent_at=now,
+                        gateway_id=values.get("gateway_id", Notification.gateway_id),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            await s.execute(
+                update(Notification)
+                .where(Notification.id == nid, Notification.status == "sending")
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
             await s.commit()
-    return sent
+    return handed
+
+
+async def retry(session: AsyncSession, notification: Notification, now: datetime) -> None:
+    """Send a dead letter (or an undelivered message) again, with a fresh count of tries."""
+    notification.status = "queued"
+    notification.attempts = 0
+    notification.next_attempt_at = None
+    notification.failed_at = None
+    notification.error = None
+    await session.flush()

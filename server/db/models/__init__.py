@@ -1,5 +1,6 @@
 """Every table, imported here so ``Base.metadata`` is complete for Alembic."""
 
+from server.db.models.audit import AuditEvent
 from server.db.models.callback import (
     CallbackOutcome,
     CallbackTask,
@@ -45,6 +46,7 @@ from server.db.models.user import Device, LoginAttempt, RefreshToken, Role, Skil
 
 __all__ = [
     "Appliance",
+    "AuditEvent",
     "Blob",
     "BlobUpload",
     "Bucket",
