@@ -89,6 +89,7 @@ RULES: dict[str, Rule] = {
     "GET /jobs/{job_id}/verdicts": Rule(STAFF, scoped=True),
     "GET /jobs/{job_id}/service-report": Rule(STAFF, scoped=True),
     "GET /jobs/{job_id}/service-report.html": Rule(STAFF, scoped=True),
+    "GET /jobs/{job_id}/service-report.pdf": Rule(STAFF, scoped=True),
     "GET /jobs/{job_id}/signature": Rule(STAFF, scoped=True),
     "POST /jobs/{job_id}/service-report/link": Rule(STAFF, scoped=True),
     "GET /notifications": Rule(STAFF),
@@ -171,6 +172,7 @@ RULES: dict[str, Rule] = {
     "GET /sync/v1/blobs/{sha256}/display": Rule(TECH_STAFF, scoped=True),
     # the customer's copy, behind a signed link
     "GET /service-reports/{token}": PUBLIC,
+    "GET /service-reports/{token}/report.pdf": PUBLIC,
     "GET /service-reports/{token}/signature": PUBLIC,
     "GET /service-reports/{token}/photos/{sha256}": PUBLIC,
 }
