@@ -283,6 +283,16 @@ async def _chunk(
         state.clock_skew_ms = skew
         last_mid = state.last_mid
         await s.commit()
+    for item, device_id, exc in run.failures:
+        log.error(
+            "mutation %s (mid %s, %s) of device %s failed; rejected as internal_rejected",
+            item.id,
+            item.mid,
+            item.env.name,
+            device_id,
+            exc_info=exc,
+        )
+        metrics.count("push.rejected.internal_rejected")
     return last_mid, stopped, s
 
 
@@ -315,6 +325,8 @@ class _Chunk:
     last_mid: int
     deferred: Deferred
     safe: bool = False
+    failures: list[tuple[Item, uuid.UUID, Exception]] = field(default_factory=list)
+    """Mutations our own code failed on: logged and counted once the chunk commits."""
 
 
 def _rejected(item: Item, code: str, message: str, **extra: Any) -> MutationOutcome:
@@ -398,16 +410,9 @@ async def _one(
         if _transient(exc):
             raise
         # Our own code failed on this mutation: its savepoint is rolled back, it is
-        # rejected alone, and operators hear of it once (the mid is used up: a resend
-        # is a duplicate, so this never repeats).
-        log.exception(
-            "mutation %s (mid %s, %s) of device %s failed; rejected as internal_rejected",
-            item.id,
-            item.mid,
-            env.name,
-            device.id,
-        )
-        metrics.count("push.rejected.internal_rejected")
+        # rejected alone, and operators hear of it once the chunk is committed (the mid
+        # is used up: a resend is a duplicate, so this never repeats).
+        run.failures.append((item, device.id, exc))
         message = "The server could not apply this mutation; it is kept for the operators."
         record(
             "rejected", "internal_rejected", sig, {"message": message, "error": type(exc).__name__}
