@@ -23,6 +23,8 @@ from server.db.base import utcnow
 from server.db.engine import Database, make_database
 from server.dependencies import dependencies
 from server.http_errors import exception_handlers
+from server.input_rules import CheckedRequest
+from server.input_rules import install as install_input_rules
 from server.limits import Limiter
 from server.notifications.gateway import sender_for
 from server.notifications.outbox import RetryPolicy, drain
@@ -158,7 +160,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 app.state.pull_reader.close()
             await db.dispose()  # outside the cancelled scope, or it would be cancelled too
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             *console_handlers(),
@@ -175,4 +177,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(_version()),
         request_max_body_size=max(settings.request_max_bytes, settings.blob_max_chunk_bytes),
         debug=settings.debug,
+        request_class=CheckedRequest,
     )
+    install_input_rules(app)  # every route's parameters obey sync.validation
+    return app

@@ -12,9 +12,16 @@ import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    StatementError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from server.db.failures import classify
 from server.errors import DoorstepError, RateLimited, RetryLater
 from server.i18n.errors import localized
 
@@ -122,20 +129,36 @@ def _http(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 
 def _database(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    # Busy, locked or unreachable: a transient condition — the client keeps its work and
-    # tries again. Our own conflicts are checked before writing, so an integrity error
-    # here is a race lost to another writer: also safe to retry.
-    if isinstance(exc, DataError):
-        # A value the database cannot hold (out of range, too long): not worth retrying.
+    # What kind of failure decides the answer (server.db.failures): only busy, locked,
+    # unreachable or serialization failures are worth retrying (503); a value the
+    # database cannot hold is the caller's (422); a constraint is a race lost to another
+    # writer (our own conflicts are checked before writing: 409).
+    kind = classify(exc)
+    if kind == "data":
+        log.info("data error on %s %s", request.method, request.url.path)
         return _respond(422, "invalid_value", "A value is out of the range the service accepts.")
-    if isinstance(exc, IntegrityError):
+    if kind == "integrity":
         log.warning("integrity race on %s %s", request.method, request.url.path)
         return _respond(409, "conflict", "Another change got there first; read and try again.")
+    if kind != "transient":
+        return _unexpected(request, exc)
     log.warning(
         "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
     )
     err = RetryLater()
     return _respond(503, err.code, err.message, err.details, {"Retry-After": str(err.retry_after)})
+
+
+def _statement(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # A value SQLAlchemy could not bind (a time that overflows on conversion to UTC): the
+    # edge should have refused it first (server.input_rules); never a 500.
+    assert isinstance(exc, StatementError)
+    if isinstance(exc, DBAPIError):
+        return _database(request, exc)
+    if isinstance(exc.orig, OverflowError | ValueError):
+        log.warning("unbindable value on %s %s", request.method, request.url.path)
+        return _respond(422, "invalid_value", "A value is out of the range the service accepts.")
+    return _unexpected(request, exc)
 
 
 def _overflow(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -161,6 +184,7 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     PoolTimeout: _database,
     IntegrityError: _database,
     DataError: _database,
+    StatementError: _statement,
     OverflowError: _overflow,
     Exception: _unexpected,
 }

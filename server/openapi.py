@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi import OpenAPIConfig
@@ -89,6 +90,31 @@ def add_error_responses(schema: dict[str, Any], public_paths: set[str]) -> None:
             _ = method
 
 
+def document_raw_bodies(app: Litestar, schema: dict[str, Any]) -> None:
+    """The request body of a route that reads its body itself (``RAW_BODY``): the
+    framework does not decode it, so its schema comes from the documented Struct."""
+    from server.input_rules import RAW_BODY
+
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            doc = getattr(handler, "opt", {}).get(RAW_BODY)
+            if doc is None:
+                continue
+            (ref,), defs = msgspec.json.schema_components(
+                [doc], ref_template="#/components/schemas/{name}"
+            )
+            for name, body in defs.items():
+                components.setdefault(name, body)
+            for method in handler.http_methods:
+                op = schema.get("paths", {}).get(route.path, {}).get(method.lower())
+                if op is not None:
+                    op["requestBody"] = {
+                        "required": True,
+                        "content": {"application/json": {"schema": ref}},
+                    }
+
+
 def install_schema(app: Litestar, public_paths: set[str]) -> None:
     """Build the schema once per process (about a second with examples for every
     type) and hand the same document to every app ``create_app`` makes: their routes are
@@ -107,5 +133,6 @@ def build_document(app: Litestar, public_paths: set[str]) -> dict[str, Any]:
     plugin = app.plugins.get(OpenAPIPlugin)
     schema = plugin.provide_openapi_schema()
     add_error_responses(schema, public_paths)
+    document_raw_bodies(app, schema)
     complete_document(schema)
     return schema

@@ -1,5 +1,6 @@
 """Arguments of the field-evidence mutations (calls, check-out, photos, the completion
-report, the customer's sign-off). Unknown fields are ignored, like every mutation's."""
+report, the customer's sign-off). Unknown fields are refused, like every mutation's
+(``unknown_argument``)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ Sha256 = Annotated[
 PhotoKind = Literal["before", "after", "serial_plate", "door", "other"]
 
 
-class CallAttemptArgs(msgspec.Struct):
+class CallAttemptArgs(msgspec.Struct, forbid_unknown_fields=True):
     call_id: uuid.UUID
     started_at: datetime
     outcome: Literal["answered", "no_answer", "busy", "unreachable_number"]
@@ -44,7 +45,7 @@ class CheckOutArgs(CheckInArgs):
     """A departure fix; ``checkin_id`` is this check-out's own UUID."""
 
 
-class PhotoArgs(msgspec.Struct):
+class PhotoArgs(msgspec.Struct, forbid_unknown_fields=True):
     photo_id: uuid.UUID
     sha256: Sha256
     """The blob's hash; the blob may be uploaded before or after this mutation."""
@@ -52,7 +53,7 @@ class PhotoArgs(msgspec.Struct):
     content_type: Literal["image/jpeg", "image/png", "image/webp"] = "image/jpeg"
 
 
-class PartLine(msgspec.Struct):
+class PartLine(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     quantity: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
     code: Annotated[str, msgspec.Meta(max_length=64)] = ""
@@ -60,7 +61,7 @@ class PartLine(msgspec.Struct):
     """Minor units (fen); 0 when the part is free (under warranty)."""
 
 
-class ChargeLine(msgspec.Struct):
+class ChargeLine(msgspec.Struct, forbid_unknown_fields=True):
     code: Annotated[
         str, msgspec.Meta(min_length=1, max_length=64, examples=["visit_fee", "labour"])
     ]
@@ -69,7 +70,7 @@ class ChargeLine(msgspec.Struct):
     label: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
-class ReportArgs(msgspec.Struct):
+class ReportArgs(msgspec.Struct, forbid_unknown_fields=True):
     report_id: uuid.UUID
     work_done: Annotated[str, msgspec.Meta(max_length=4000)] = ""
     parts: list[PartLine] = []
@@ -79,7 +80,7 @@ class ReportArgs(msgspec.Struct):
     photos: dict[PhotoKind, list[uuid.UUID]] = {}
 
 
-class SignOffArgs(msgspec.Struct):
+class SignOffArgs(msgspec.Struct, forbid_unknown_fields=True):
     sign_off_id: uuid.UUID
     signer_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     report_sha256: Sha256

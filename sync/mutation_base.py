@@ -111,6 +111,19 @@ class Deferred:
     def add(self, model: type[Base], values: dict[str, Any]) -> None:
         self.rows.setdefault(model, []).append(values)
 
+    def mark(self) -> tuple[dict[type[Base], int], set[uuid.UUID]]:
+        """Where the held-back rows stand, to ``undo`` one mutation's part of them."""
+        return {m: len(v) for m, v in self.rows.items()}, set(self.note_ids)
+
+    def undo(self, mark: tuple[dict[type[Base], int], set[uuid.UUID]]) -> None:
+        """Drop what was held back since ``mark`` (a mutation that failed half-way)."""
+        counts, note_ids = mark
+        for model in list(self.rows):
+            del self.rows[model][counts.get(model, 0) :]
+            if not self.rows[model]:
+                del self.rows[model]
+        self.note_ids = note_ids
+
     async def write(self, session: AsyncSession) -> None:
         """Insert the rows held back, one ``executemany`` per table (parents first: the
         models are added in dependency order by the handlers)."""

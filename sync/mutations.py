@@ -7,6 +7,7 @@ a phone may send, and ``apply``. Field-evidence mutations live in
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import msgspec
 from sqlalchemy import select
@@ -30,9 +31,11 @@ from sync.mutation_base import (
     move,
     record,
 )
+from sync.validation import Violation, decode_args
 from sync.vocabulary import JobStatus
 
 __all__ = [
+    "ARGS",
     "DEFERRABLE",
     "EVIDENCE_FREE",
     "HANDLERS",
@@ -257,17 +260,17 @@ async def prefetch(
         deferred.checked_note_ids.update(note_ids)
 
 
-async def apply(ctx: MutationContext) -> Applied:
-    """Validate and apply one mutation; raise ``Rejected`` if it can never apply."""
+async def apply(ctx: MutationContext, args: Any = None) -> Applied:
+    """Validate and apply one mutation; raise ``Rejected`` if it can never apply.
+    ``args``: already decoded and checked by the push (``sync.validation``)."""
     name = ctx.envelope.name
     handler = HANDLERS.get(name)
     if handler is None:
         raise Rejected("unknown_mutation", f"No mutation is called {name!r}.")
-    try:
-        args = msgspec.json.decode(ctx.envelope.args, type=ARGS[name])
-    except msgspec.DecodeError as exc:
-        raise Rejected(
-            "invalid_arguments", f"The arguments of {name} are not valid: {exc}"
-        ) from exc
+    if args is None:
+        try:
+            args = decode_args(bytes(ctx.envelope.args), ARGS[name], name)
+        except Violation as v:
+            raise Rejected(v.code, v.message) from v
     job = await job_for(ctx)
     return await handler(ctx, args, job)

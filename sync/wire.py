@@ -24,6 +24,7 @@ __all__ = [
     "MutationDoc",
     "MutationEnvelope",
     "MutationOutcome",
+    "MutationProbe",
     "NoteArgs",
     "Op",
     "PauseArgs",
@@ -95,9 +96,19 @@ class MutationEnvelope(msgspec.Struct):
     device enrolled with a key (else ``rejected`` ``signature_required``)."""
 
 
+class MutationProbe(msgspec.Struct):
+    """What the server must read of a mutation to answer it at all: its number (and
+    its id, kept as it came). A mutation without a readable ``mid`` refuses the push."""
+
+    mid: Annotated[int, msgspec.Meta(ge=1)]
+    id: Any = None
+
+
 class PushRequest(msgspec.Struct, forbid_unknown_fields=True):
     device_id: uuid.UUID
-    schema_version: Annotated[int, msgspec.Meta(ge=1, examples=[1])]
+    schema_version: Annotated[int, msgspec.Meta(examples=[1])]
+    """One of ``sync.validation.SUPPORTED_SCHEMA_VERSIONS``; another one rejects every
+    mutation of the push with ``unsupported_schema_version``."""
     device_time: datetime | None
     """The phone's clock when it sent this push (for the clock-skew estimate)."""
     mutations: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_MUTATIONS_PER_PUSH)]
@@ -134,6 +145,12 @@ class MutationOutcome(msgspec.Struct, omit_defaults=True):
     flags: list[str] = []
     first_status: Status | None = None
     """For a ``duplicate``: what became of the mutation the first time."""
+    first_id: uuid.UUID | None = None
+    """For ``mid_reused``: the id of the mutation first received under this ``mid``."""
+    field: str | None = None
+    """For a rejection about one value: where it is (``args.started_at``…)."""
+    details: dict[str, Any] = {}
+    """More about a rejection (``supported`` schema versions, the allowed range…)."""
 
 
 class PushResponse(msgspec.Struct):
@@ -172,15 +189,15 @@ class EnrollResponse(msgspec.Struct):
 # --- mutation arguments --------------------------------------------------------------
 
 
-class EmptyArgs(msgspec.Struct):
+class EmptyArgs(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
-class EnRouteArgs(msgspec.Struct):
+class EnRouteArgs(msgspec.Struct, forbid_unknown_fields=True):
     eta: datetime | None = None
 
 
-class CheckInArgs(msgspec.Struct):
+class CheckInArgs(msgspec.Struct, forbid_unknown_fields=True):
     checkin_id: uuid.UUID
     latitude: Latitude | None = None
     longitude: Longitude | None = None
@@ -191,31 +208,31 @@ class CheckInArgs(msgspec.Struct):
     mock_location: bool = False
 
 
-class NoteArgs(msgspec.Struct):
+class NoteArgs(msgspec.Struct, forbid_unknown_fields=True):
     note_id: uuid.UUID
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
 
 
-class PauseArgs(msgspec.Struct):
+class PauseArgs(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
-class CompleteArgs(msgspec.Struct):
+class CompleteArgs(msgspec.Struct, forbid_unknown_fields=True):
     summary: Annotated[str, msgspec.Meta(max_length=4000)] = ""
 
 
-class UnableArgs(msgspec.Struct):
+class UnableArgs(msgspec.Struct, forbid_unknown_fields=True):
     reason: UnableReason
     note: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
-class RequestRescheduleArgs(msgspec.Struct):
+class RequestRescheduleArgs(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
     preferred_start: datetime | None = None
     preferred_end: datetime | None = None
 
 
-class SetSerialArgs(msgspec.Struct):
+class SetSerialArgs(msgspec.Struct, forbid_unknown_fields=True):
     appliance_id: uuid.UUID
     serial: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
 

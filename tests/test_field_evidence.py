@@ -368,5 +368,5 @@ def test_bad_shapes_rejected(client, world, desk):
     assert [(o["status"], o.get("code")) for o in res["outcomes"]] == [
         ("rejected", "invalid_arguments"),  # negative amount
         ("rejected", "invalid_arguments"),  # no outcome
-        ("rejected", "invalid_arguments"),  # no UTC offset
+        ("rejected", "timestamp_without_offset"),  # no UTC offset
     ]

@@ -27,6 +27,7 @@ from server.db.engine import Database
 from server.db.models import Device, DeviceSyncState, Job
 from server.db.models.user import Role
 from server.errors import Forbidden, Invalid, NotFound
+from server.input_rules import RAW_BODY
 from server.limits import rate_limit
 from sync.cursor import CursorCodec
 from sync.packet_types import JobPacket
@@ -170,18 +171,23 @@ class SyncController(Controller):
         body: Any = encode_page(page)
         return Response(body, media_type=MediaType.JSON)
 
-    @post("/push", guards=[all_of(TECH, rate_limit("push"))], status_code=HTTP_200_OK)
-    async def push(
-        self, request: Request[Any, Any, Any], ctx: RequestContext, data: PushRequestDoc
-    ) -> PushResponse:
-        """Push the device's mutations, in ``mid`` order with no gaps (else 400
-        ``mids_not_consecutive``). Each gets an outcome: ``applied``, ``resolved``
-        (applied, merged with a newer state — ``code`` says how), ``duplicate`` (already
-        received: ``first_status`` says what became of it) or ``rejected`` (never
-        applies; ``code`` says why; its ``mid`` is used up and the queue moves on). A
+    @post(
+        "/push",
+        guards=[all_of(TECH, rate_limit("push"))],
+        status_code=HTTP_200_OK,
+        opt={RAW_BODY: PushRequestDoc},
+    )
+    async def push(self, request: Request[Any, Any, Any], ctx: RequestContext) -> PushResponse:
+        """Push the device's mutations, in ``mid`` order with no gaps. Each gets an
+        outcome: ``applied``, ``resolved`` (applied, merged with a newer state — ``code``
+        says how), ``duplicate`` (already received: ``first_status`` says what became of
+        it) or ``rejected`` (never applies; ``code`` says why; the queue moves on). A
         first ``mid`` beyond the next expected one is refused with 409 ``mid_gap``
         naming ``expected_mid``. ``retry_after`` set: the server stopped early; resend
-        the rest later.
+        the rest later. Each mutation is checked on its own (``sync/validation.py``): one
+        that breaks a rule is ``rejected`` with its code and the push goes on. The body
+        is read as exact bytes (not decoded by the framework, so one bad mutation cannot
+        refuse the whole push).
 
         Signatures (docs/protocol.md): a device enrolled with a key must sign every
         mutation with Ed25519 over the RFC 8785 (JCS) bytes of the mutation without
@@ -190,7 +196,6 @@ class SyncController(Controller):
         ``bad_signature``, recorded, but the ``mid`` is not used up and the server stops
         the push there (nothing after it is read): the phone must fix its signing, not
         resend the same bytes."""
-        _ = data  # validated for the schema; the pipeline reads the exact bytes
         body = await request.body()
         return await push(
             request.app.state.db,
