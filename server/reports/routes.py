@@ -26,9 +26,11 @@ from server.context import RequestContext
 from server.db.base import utcnow
 from server.db.models import Job, Photo, SignOff
 from server.errors import DoorstepError, NotFound
+from server.reports.placeholder import placeholder_jpeg
 from server.reports.service_report import PhotoRef, ServiceReport, build
 from server.sync_api.blob_routes import blob_store
 from sync.blobs import check_sha
+from sync.photos import foreign_blob
 from sync.signatures import render_strokes
 
 __all__ = [
@@ -470,15 +472,27 @@ class PublicServiceReportController(Controller):
     @get("/{token:str}/photos/{sha256:str}", opt={"public": True}, security=[])
     async def customer_photo(
         self, request: Request[Any, Any, Any], db: AsyncSession, token: str, sha256: str
-    ) -> Stream:
+    ) -> Stream | Response[bytes]:
         """A photo of the visit, as a small copy without location metadata, for the
-        customer's link: only photos of that job."""
+        customer's link: only photos of that job. A photo whose bytes were uploaded for
+        another provider's job shows a placeholder saying so (never those bytes)."""
         job_id = read_link_token(request.app.state.settings.signing_key(), token, utcnow())
         sha = check_sha(sha256)
-        found = await db.scalar(
-            select(Photo.id).where(Photo.job_id == job_id, Photo.sha256 == sha).limit(1)
+        photo = await db.scalar(
+            select(Photo).where(Photo.job_id == job_id, Photo.sha256 == sha).limit(1)
         )
-        stream = await blob_store(request).open_derived(sha, "thumb") if found else None
+        job = await db.get(Job, job_id) if photo is not None else None
+        if (
+            photo is not None
+            and job is not None
+            and await foreign_blob(db, sha, photo.technician_id, job)
+        ):
+            return Response(
+                placeholder_jpeg(),
+                media_type="image/jpeg",
+                headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+            )
+        stream = await blob_store(request).open_derived(sha, "thumb") if photo else None
         if stream is None:
             raise NotFound("photo", sha)
         return Stream(
