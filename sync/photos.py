@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import verdicts
 from server.db.engine import Database
-from server.db.models import City, Job
+from server.db.models import City, Job, User
 from server.db.models.evidence import Blob, Photo
 from sync import images
 from sync.blobs import DERIVED_NAMES, BlobStore, check_sha
@@ -35,8 +35,10 @@ from sync.mutation_base import Applied, Handler, MutationContext, fact_flags, re
 
 __all__ = [
     "DERIVED_NAMES",
+    "FOREIGN",
     "HANDLERS",
     "REUSE_WINDOW",
+    "foreign_blob",
     "photo",
     "process_blob",
 ]
@@ -47,6 +49,9 @@ REUSE_CANDIDATES = 5000
 """At most this many recent photos are compared in Python per processed photo."""
 PENDING = "blob_pending"
 BAD_IMAGE = "bad_image"
+FOREIGN = "blob_of_another_provider"
+"""The blob was uploaded by someone of another provider than the job's (not the
+photo's own technician): kept as evidence, its bytes never shown with this job."""
 
 
 # --- evidence --------------------------------------------------------------------------
@@ -136,11 +141,31 @@ async def _reused_from(session: AsyncSession, photo: Photo, job: Job, now: datet
     return sorted(str(j) for j in jobs)
 
 
+async def foreign_blob(
+    session: AsyncSession, sha: str, technician_id: uuid.UUID | None, job: Job
+) -> bool:
+    """Whether the blob ``sha`` was uploaded by someone other than the photo's own
+    technician and outside the job's provider: the picture belongs to another job, and
+    its bytes are served only to those who may see that one (``blob_visible``)."""
+    row = (
+        await session.execute(
+            select(Blob.user_id, User.provider_id)
+            .outerjoin(User, User.id == Blob.user_id)
+            .where(Blob.sha256 == sha)
+        )
+    ).one_or_none()
+    if row is None or row.user_id is None or row.user_id == technician_id:
+        return False
+    return job.provider_id is None or row.provider_id != job.provider_id
+
+
 async def _fill(
     session: AsyncSession, photo: Photo, job: Job, info: dict[str, Any], now: datetime
 ) -> None:
     """Copy a processed blob's evidence onto one photo (idempotent)."""
-    flags = [f for f in photo.flags if f not in (PENDING, BAD_IMAGE)]
+    flags = [f for f in photo.flags if f not in (PENDING, BAD_IMAGE, FOREIGN)]
+    if await foreign_blob(session, photo.sha256, photo.technician_id, job):
+        flags.append(FOREIGN)
     if "error" in info:
         photo.flags = [*flags, BAD_IMAGE]
         return

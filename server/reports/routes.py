@@ -27,9 +27,11 @@ from server.errors import DoorstepError, NotFound
 from server.i18n.http import request_locale
 from server.reports.html import render_html, staff_photo_url
 from server.reports.pdf import data_uri, html_to_pdf
+from server.reports.placeholder import placeholder_jpeg
 from server.reports.service_report import ServiceReport, build
 from server.sync_api.blob_routes import blob_store
 from sync.blobs import check_sha
+from sync.photos import foreign_blob
 from sync.signatures import render_strokes
 
 __all__ = [
@@ -156,8 +158,19 @@ async def report_pdf(
 ) -> Response[bytes]:
     """The report's own HTML laid out as a PDF, photos and signature inlined."""
     images: dict[str, str] = {}
+    job = await db.get(Job, report.job_id)
     for refs in report.photos.values():
         for ref in refs:
+            photo = await db.get(Photo, ref.photo_id)
+            if (
+                for_customer
+                and photo is not None
+                and job is not None
+                and await foreign_blob(db, ref.sha256, photo.technician_id, job)
+            ):
+                # As on the customer's page: another job's picture is never inlined.
+                images[ref.sha256] = data_uri(placeholder_jpeg(), "image/jpeg")
+                continue
             stream = await blob_store(request).open_derived(ref.sha256, "thumb")
             if stream is not None:
                 images[ref.sha256] = data_uri(
@@ -322,15 +335,27 @@ class PublicServiceReportController(Controller):
     @get("/{token:str}/photos/{sha256:str}", opt={"public": True}, security=[])
     async def customer_photo(
         self, request: Request[Any, Any, Any], db: AsyncSession, token: str, sha256: str
-    ) -> Stream:
+    ) -> Stream | Response[bytes]:
         """A photo of the visit, as a small copy without location metadata, for the
-        customer's link: only photos of that job."""
+        customer's link: only photos of that job. A photo whose bytes were uploaded for
+        another provider's job shows a placeholder saying so (never those bytes)."""
         job_id = read_link_token(request.app.state.settings.signing_key(), token, utcnow())
         sha = check_sha(sha256)
-        found = await db.scalar(
-            select(Photo.id).where(Photo.job_id == job_id, Photo.sha256 == sha).limit(1)
+        photo = await db.scalar(
+            select(Photo).where(Photo.job_id == job_id, Photo.sha256 == sha).limit(1)
         )
-        stream = await blob_store(request).open_derived(sha, "thumb") if found else None
+        job = await db.get(Job, job_id) if photo is not None else None
+        if (
+            photo is not None
+            and job is not None
+            and await foreign_blob(db, sha, photo.technician_id, job)
+        ):
+            return Response(
+                placeholder_jpeg(),
+                media_type="image/jpeg",
+                headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+            )
+        stream = await blob_store(request).open_derived(sha, "thumb") if photo else None
         if stream is None:
             raise NotFound("photo", sha)
         return Stream(

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.auth.guards import STAFF, allow
 from server.auth.scope import blob_visible
 from server.context import RequestContext
-from server.db.models.evidence import Blob
+from server.db.models.evidence import Blob, BlobUpload
 from server.db.models.user import Role, User
 from server.errors import Conflict, DoorstepError, NotFound
 from server.http_errors import ErrorBody
@@ -114,18 +114,31 @@ class BlobController(Controller):
         status_code=HTTP_200_OK,
         response_headers=[_OFFSET_HEADER, _COMPLETE_HEADER],
     )
-    async def status(self, db: AsyncSession, sha256: str) -> Response[None]:
+    async def status(self, db: AsyncSession, ctx: RequestContext, sha256: str) -> Response[None]:
         """Where a blob stands, without a body. ``200`` with ``Upload-Complete: ?1`` and
         ``Content-Length`` (its size) when the blob exists: send nothing. ``200`` with
         ``Upload-Complete: ?0`` and ``Upload-Offset`` while an upload is in progress:
-        resume from that offset. ``404`` when the server has none of it: start at 0."""
-        exists, offset = await upload_status(db, check_sha(sha256))
+        resume from that offset. ``404`` when the server has none of it: start at 0.
+        Visibility is exactly ``GET``'s: a blob (or an upload in progress) the caller
+        may not read is ``404`` too — no existence oracle."""
+        sha = check_sha(sha256)
+        exists, offset = await upload_status(db, sha)
         if exists:
+            await self._visible(db, ctx, sha)
             headers = {"Upload-Complete": "?1", "Upload-Offset": str(offset)}
             headers["Content-Length"] = str(offset)
             return Response(content=None, status_code=HTTP_200_OK, headers=headers)
         if offset is None:
-            raise NotFound("blob", sha256)
+            raise NotFound("blob", sha)
+        uploader = (
+            await db.execute(
+                select(BlobUpload.user_id, User.provider_id)
+                .outerjoin(User, User.id == BlobUpload.user_id)
+                .where(BlobUpload.sha256 == sha)
+            )
+        ).one_or_none()
+        if uploader is None or not blob_visible(ctx.principal, uploader[0], uploader[1]):
+            raise NotFound("blob", sha)
         return Response(
             content=None,
             status_code=HTTP_200_OK,
