@@ -62,6 +62,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    _summarise_skips(terminalreporter)
     if PG_URL:
         ran = sum(
             1
@@ -237,3 +238,16 @@ def s3_endpoint() -> Iterator[str]:
         yield server.endpoint
     finally:
         server.stop()
+
+
+def _summarise_skips(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    """One line per reason a test was skipped (pyproject's ``-r`` lists failures, errors
+    and xfails only), so the failures are never buried under hundreds of skip lines."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else "skipped"
+        reason = str(reason).removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"doorstep: {n} skipped: {reason}")
