@@ -58,3 +58,48 @@ def test_overlapping_booking_refused_unless_overridden(strict, world):  # type: 
     history = strict.get(f"/jobs/{second}/history", headers=desk).json()
     assigned = [e for e in history if e["kind"] == "assigned"][-1]
     assert assigned["data"]["conflict_overridden"][0]["job_id"] == first
+
+
+def test_completing_an_install_records_its_installer_and_routes_repairs_to_them(client, world):  # type: ignore[no-untyped-def]
+    from test_callbacks import _checkin
+    from test_sync_api import Phone, make_job
+
+    desk = login(client, "dispatcher")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    job = make_job(
+        client,
+        desk,
+        world,
+        tech="tech1",
+        kind="install",
+        window_start=start.isoformat(),
+        window_end=(start + timedelta(hours=2)).isoformat(),
+    )
+    phone = Phone(client, "tech1")
+    res = phone.push(
+        [
+            _checkin(phone, job["id"], 30.2791, 120.1301, start + timedelta(minutes=5)),
+            phone.mutation("job.start_work", job["id"]),
+            phone.mutation("job.complete", job["id"], {"summary": "Installed"}),
+        ]
+    )
+    assert [o["status"] for o in res["outcomes"]] == ["applied"] * 3, res
+    history = client.get(f"/jobs/{job['id']}/history", headers=desk).json()
+    [event] = [e for e in history if e["kind"] == "installer_recorded"]
+    assert event["data"]["installer_id"] == str(world["tech1"])
+    assert event["data"]["before"]["installer_id"] == str(world["tech1b"])
+    # a later repair of that appliance lists the new installer first
+    r = client.post(
+        "/jobs",
+        json={
+            "customer_id": str(world["customer1"]),
+            "kind": "repair",
+            "appliance_id": str(world["appliance1"]),
+        },
+        headers=desk,
+    )
+    assert r.status_code == 201, r.text
+    repair = r.json()["id"]
+    client.post(f"/jobs/{repair}/assign", json={"provider_id": str(world["p1"])}, headers=desk)
+    cands = client.get(f"/jobs/{repair}/candidates", headers=desk).json()
+    assert cands[0]["technician_id"] == str(world["tech1"]) and cands[0]["is_installer"] is True
