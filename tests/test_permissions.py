@@ -145,6 +145,7 @@ RULES: dict[str, Rule] = {
     "POST /jobs/{job_id}/repeat-review": Rule(AUDIT),
     # signed by the SMS gateway's shared secret instead of a token
     "POST /sms/inbound": PUBLIC,
+    "POST /call-records/inbound": PUBLIC,
     # the console: static pages, public; the board is the jobs API's scope in one call
     "GET /": PUBLIC,
     "GET /console": PUBLIC,
