@@ -163,4 +163,5 @@ class CarrierCallRecord(Base):
     started_at: Mapped[datetime]
     duration_s: Mapped[int] = mapped_column(default=0)
     answered: Mapped[bool] = mapped_column(default=False)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    """Also answers "is a carrier in use here" (any record in the last 30 days)."""

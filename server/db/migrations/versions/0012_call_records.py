@@ -36,8 +36,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("record_id"),
     )
     op.create_index("ix_carrier_call_records_job_id", "carrier_call_records", ["job_id"])
+    op.create_index("ix_carrier_call_records_received_at", "carrier_call_records", ["received_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_carrier_call_records_received_at", table_name="carrier_call_records")
     op.drop_index("ix_carrier_call_records_job_id", table_name="carrier_call_records")
     op.drop_table("carrier_call_records")
