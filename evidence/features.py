@@ -20,6 +20,7 @@ from sync.geo import distance_m
 
 __all__ = [
     "CallFact",
+    "CarrierFact",
     "ClaimFacts",
     "Feature",
     "FixFact",
@@ -60,6 +61,15 @@ class CallFact:
 
 
 @dataclass(slots=True)
+class CarrierFact:
+    """A call record of the carrier's number-protection service (server-true times)."""
+
+    started_at: datetime
+    duration_s: int
+    answered: bool
+
+
+@dataclass(slots=True)
 class PhotoFact:
     kind: str
     taken_at: datetime | None
@@ -95,6 +105,8 @@ class ClaimFacts:
     tech_contradicted: int = 0
     earlier_not_home_at_address: int = 0
     customer_reply: str | None = None
+    carrier: list[CarrierFact] | None = None
+    """The carrier's call records of the job; ``None``: no carrier is in use (neutral)."""
     """``was_home`` (the customer says they were in), ``was_away`` or ``unclear``."""
 
 
@@ -299,6 +311,7 @@ def _not_home(f: ClaimFacts, true: Any) -> list[Feature]:
                 )
             )
     out += _calls(f, arrived, claimed, true)
+    out += _carrier(f, arrived, claimed, true)
     out += _timing(f, claimed)
     out += _travel(f, checkins, arrived, true)
     out += _history(f)
@@ -356,6 +369,68 @@ def _calls(f: ClaimFacts, arrived: Any, claimed: Any, true: Any) -> list[Feature
             )
         )
     return out
+
+
+MATCH_S = 300
+"""A phone's call attempt and a carrier record this close (skew-corrected) are one call."""
+
+
+def _carrier(f: ClaimFacts, arrived: Any, claimed: Any, true: Any) -> list[Feature]:
+    """Reconcile the phone's call attempts with the carrier's records: a claimed call the
+    carrier never saw, or only a 2-second one, points at a false claim; a confirmed call
+    of normal length is evidence for it. No carrier in use: no feature at all."""
+    if f.carrier is None:
+        return []
+    anchor = arrived or claimed
+    start = anchor - timedelta(minutes=40) if anchor else None
+    end = claimed + timedelta(minutes=5) if claimed else None
+
+    def inside(t: datetime) -> bool:
+        return start is None or end is None or start <= t <= end
+
+    phone = [t for c in f.calls if (t := true(c.at)) is not None and inside(t)]
+    records = [r for r in f.carrier if inside(r.started_at)]
+    unmatched = [
+        t
+        for t in phone
+        if not any(abs((r.started_at - t).total_seconds()) <= MATCH_S for r in records)
+    ]
+    real = [r for r in records if r.answered or r.duration_s >= REAL_CALL_S]
+    detail = {
+        "carrier_records": len(records),
+        "phone_calls": len(phone),
+        "phone_calls_without_record": len(unmatched),
+        "durations_s": [r.duration_s for r in records],
+        "answered": sum(1 for r in records if r.answered),
+    }
+    if real:
+        best = max(real, key=lambda r: (r.answered, r.duration_s))
+        share = len(unmatched) / len(phone) if phone else 0.0
+        state = "answered" if best.answered else "rang out"
+        words = f"carrier confirms a {best.duration_s} s call ({state})"
+        if unmatched:
+            words += f"; {len(unmatched)} phone-reported call(s) not in its records"
+        return [Feature("carrier_calls", -0.5 + 0.5 * share, words, detail)]
+    if records:
+        longest = max(r.duration_s for r in records)
+        return [
+            Feature(
+                "carrier_calls",
+                0.9,
+                f"carrier records only {len(records)} call(s) of at most {longest} s",
+                detail,
+            )
+        ]
+    if phone:
+        return [
+            Feature(
+                "carrier_calls",
+                1.0,
+                f"{len(phone)} call(s) reported by the phone, none in the carrier's records",
+                detail,
+            )
+        ]
+    return []
 
 
 def _timing(f: ClaimFacts, claimed: Any) -> list[Feature]:

@@ -21,10 +21,19 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evidence.features import CallFact, ClaimFacts, Feature, FixFact, PhotoFact, extract
+from evidence.features import (
+    CallFact,
+    CarrierFact,
+    ClaimFacts,
+    Feature,
+    FixFact,
+    PhotoFact,
+    extract,
+)
 from server.db.models import (
     CallAttempt,
     CallbackTask,
+    CarrierCallRecord,
     Checkin,
     ClaimVerdict,
     CompletionReport,
@@ -55,6 +64,7 @@ FEE_FINDINGS = frozenset({"charge_in_warranty", "charge_above_policy", "charge_n
 RATE_PERIOD = timedelta(days=30)
 ADDRESS_PERIOD = timedelta(days=60)
 HISTORY_PERIOD = timedelta(days=90)
+CARRIER_IN_USE = timedelta(days=30)
 CLAIM_TYPE = {"not_home": "customer_not_home", "completion": "completed"}
 CLAIM_MUTATION = {"not_home": "job.unable_to_complete", "unable": "job.unable_to_complete"}
 
@@ -95,6 +105,7 @@ DEFAULT = WeightSet(
         # Calls and photos.
         "calls": 2.2,
         "short_calls": 1.0,
+        "carrier_calls": 2.5,
         "no_door_photo": 0.6,
         "reused_photo": 3.0,
         # History and what the customer said.
@@ -183,6 +194,8 @@ async def gather(session: AsyncSession, task: CallbackTask, now: datetime) -> Cl
         CallFact(c.started_at, c.duration_s, c.outcome)
         for c in await session.scalars(select(CallAttempt).where(CallAttempt.job_id == job.id))
     ]
+    if task.kind == "not_home":
+        f.carrier = await _carrier(session, job.id, now)
     f.photos = [
         PhotoFact(p.kind, p.taken_at, p.latitude, p.longitude, len(p.reused_from or []))
         for p in await session.scalars(select(Photo).where(Photo.job_id == job.id))
@@ -213,6 +226,25 @@ async def gather(session: AsyncSession, task: CallbackTask, now: datetime) -> Cl
         await _previous_fix(session, task, f)
         await _history(session, task, job, f)
     return f
+
+
+async def _carrier(session: AsyncSession, job_id: Any, now: datetime) -> list[CarrierFact] | None:
+    """The carrier's records of the job, or ``None`` when no carrier is in use (none has
+    posted a record to this server in the last 30 days): a missing carrier is not a
+    missing record."""
+    in_use = await session.scalar(
+        select(CarrierCallRecord.id)
+        .where(CarrierCallRecord.received_at >= now - CARRIER_IN_USE)
+        .limit(1)
+    )
+    if in_use is None:
+        return None
+    return [
+        CarrierFact(r.started_at, r.duration_s, r.answered)
+        for r in await session.scalars(
+            select(CarrierCallRecord).where(CarrierCallRecord.job_id == job_id)
+        )
+    ]
 
 
 async def _previous_fix(session: AsyncSession, task: CallbackTask, f: ClaimFacts) -> None:

@@ -17,7 +17,12 @@ def route_handlers() -> list[Any]:
     from server.admin.routes import CityController, ProviderController
     from server.admin.user_routes import DeviceController, UserController
     from server.auth.routes import AuthController
-    from server.callbacks.routes import CallbackController, SmsController, ViolationController
+    from server.callbacks.routes import (
+        CallbackController,
+        CallRecordController,
+        SmsController,
+        ViolationController,
+    )
     from server.customers.routes import ApplianceController, CustomerController
     from server.jobs.repeat_routes import RepeatRepairController
     from server.jobs.routes import JobController
@@ -56,4 +61,5 @@ def route_handlers() -> list[Any]:
         ViolationController,
         SmsController,
         ReceiptController,
+        CallRecordController,
     ]

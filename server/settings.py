@@ -184,6 +184,15 @@ class Settings:
     """Wait after the first failed try; it doubles after each further one (at most an
     hour)."""
 
+    call_records_secret: str = ""
+    """Shared secret of the carrier's number-protection service posting call records to
+    ``/call-records/inbound`` (HMAC-SHA256 of ``timestamp.body`` in
+    ``X-Doorstep-Signature``); empty: the endpoint is off and the carrier feature is
+    neutral."""
+
+    call_records_window_s: int = 300
+    """How far ``X-Doorstep-Timestamp`` may be from the server's clock (replay window)."""
+
     sql_echo: bool = False
     """Log every SQL statement."""
 

@@ -151,6 +151,7 @@ RULES: dict[str, Rule] = {
     # signed by the SMS gateway's shared secret instead of a token
     "POST /sms/inbound": PUBLIC,
     "POST /sms/receipts": PUBLIC,
+    "POST /call-records/inbound": PUBLIC,
     # the console: static pages, public; the board is the jobs API's scope in one call
     "GET /": PUBLIC,
     "GET /console": PUBLIC,

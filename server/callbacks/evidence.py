@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.db.models import (
     Blob,
     CallAttempt,
+    CarrierCallRecord,
     Checkin,
     Customer,
     Job,
@@ -105,6 +106,19 @@ class PhotoLine(msgspec.Struct):
     display_url: str
 
 
+class CarrierCallLine(msgspec.Struct):
+    """A call record of the carrier's number-protection service (not from the phone)."""
+
+    record_id: str
+    masked_number: str
+    caller: str
+    callee: str
+    started_at: datetime
+    duration_s: int
+    answered: bool
+    received_at: datetime
+
+
 class Evidence(msgspec.Struct):
     job_id: uuid.UUID
     customer_location: Place
@@ -118,6 +132,8 @@ class Evidence(msgspec.Struct):
     photos: list[PhotoLine]
     service_report: ServiceReport
     """Report, signature state and each rule's verdict."""
+    carrier_calls: list[CarrierCallLine] = msgspec.field(default_factory=list)
+    """The carrier's call records of the job, to set beside the phone's ``calls``."""
 
 
 def _time(raw: object) -> datetime | None:
@@ -245,4 +261,21 @@ async def load_evidence(session: AsyncSession, job_id: uuid.UUID) -> Evidence:
         calls=calls,
         photos=photos,
         service_report=await build(session, job_id),
+        carrier_calls=[
+            CarrierCallLine(
+                record_id=r.record_id,
+                masked_number=r.masked_number,
+                caller=r.caller,
+                callee=r.callee,
+                started_at=r.started_at,
+                duration_s=r.duration_s,
+                answered=r.answered,
+                received_at=r.received_at,
+            )
+            for r in await session.scalars(
+                select(CarrierCallRecord)
+                .where(CarrierCallRecord.job_id == job_id)
+                .order_by(CarrierCallRecord.started_at)
+            )
+        ],
     )

@@ -16,12 +16,14 @@ from sqlalchemy.orm import aliased
 
 from server.auth.guards import STAFF, allow
 from server.auth.scope import require_desk
-from server.callbacks import sms
+from server.callbacks import call_records, sms
 from server.callbacks.evidence import Evidence, load_evidence
 from server.callbacks.policy import policy_of
 from server.callbacks.schemas import (
     CallbackOut,
     CallbackPage,
+    CallRecordsIn,
+    CallRecordsOut,
     CustomerReplyOut,
     OutcomeIn,
     OutcomeOut,
@@ -36,7 +38,12 @@ from server.db.models import CallbackOutcome, CustomerReply, Job, Provider, User
 from server.db.models.user import Role
 from server.errors import Invalid
 
-__all__ = ["CallbackController", "SmsController", "ViolationController"]
+__all__ = [
+    "CallRecordController",
+    "CallbackController",
+    "SmsController",
+    "ViolationController",
+]
 
 READ = allow(Role.ADMIN, Role.AUDITOR, Role.DISPATCHER)
 WORK = allow(Role.ADMIN, Role.AUDITOR)
@@ -333,3 +340,47 @@ class SmsController(Controller):
             x_doorstep_signature,
         )
         return await sms.receive(db, data, utcnow())
+
+
+class CallRecordController(Controller):
+    path = "/call-records"
+    tags = ["callbacks"]
+
+    @post("/inbound", opt={"public": True}, security=[], status_code=HTTP_200_OK)
+    async def inbound(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        data: CallRecordsIn,
+        x_doorstep_timestamp: Annotated[
+            str | None,
+            Parameter(
+                header="X-Doorstep-Timestamp",
+                description="Unix time in seconds of the post; outside the replay window: "
+                "``401 stale_timestamp``",
+            ),
+        ] = None,
+        x_doorstep_signature: Annotated[
+            str | None,
+            Parameter(
+                header="X-Doorstep-Signature",
+                description="``sha256=`` and the hex HMAC-SHA256 of ``<timestamp>.<body>`` "
+                "with the carrier's shared secret",
+            ),
+        ] = None,
+    ) -> CallRecordsOut:
+        """Call records of the carrier's number-protection service (masked numbers bound
+        to jobs). Stored once per ``record_id``; the jobs' open callbacks are re-scored.
+        Off (``403 call_records_disabled``) without a secret; see
+        ``docs/protocol/call-records.md``."""
+        settings = request.app.state.settings
+        now = utcnow()
+        call_records.verify(
+            settings.call_records_secret,
+            settings.call_records_window_s,
+            await request.body(),
+            x_doorstep_timestamp,
+            x_doorstep_signature,
+            now,
+        )
+        return await call_records.receive(db, data, now)

@@ -152,3 +152,31 @@ class SmsInboundOut(msgspec.Struct):
     duplicate: bool = False
     task_id: uuid.UUID | None = None
     meaning: str | None = None
+
+
+class CallRecordIn(msgspec.Struct, forbid_unknown_fields=True):
+    """One call as the carrier's number-protection service recorded it."""
+
+    record_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    """The carrier's id of the record: a redelivery with the same id is not stored twice."""
+    masked_number: Annotated[str, msgspec.Meta(min_length=3, max_length=32)]
+    job_id: uuid.UUID
+    """The job the brand bound the masked number to when it was handed out."""
+    caller: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    callee: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    started_at: datetime
+    duration_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)]
+    """Seconds from dialling to hang-up (ringing included)."""
+    answered: bool
+    technician_id: uuid.UUID | None = None
+
+
+class CallRecordsIn(msgspec.Struct, forbid_unknown_fields=True):
+    records: Annotated[list[CallRecordIn], msgspec.Meta(min_length=1, max_length=500)]
+
+
+class CallRecordsOut(msgspec.Struct):
+    stored: int
+    duplicates: int
+    unknown_job: int
+    """Records bound to no job of this server (stored, but they score nothing)."""

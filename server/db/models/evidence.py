@@ -142,3 +142,26 @@ class ClaimVerdict(Base):
     passed: Mapped[bool] = mapped_column(default=False)
     verdicts: Mapped[list[dict[str, object]]] = mapped_column(Json, default=list)
     """Per rule: ``{"code", "passed", "detail"}``."""
+
+
+class CarrierCallRecord(Base):
+    """A call record from the carrier's number-protection service: the phone cannot
+    invent it. ``masked_number`` is bound by the brand to a job (and technician);
+    ``record_id`` is the carrier's own id (a redelivery is recognised by it)."""
+
+    __tablename__ = "carrier_call_records"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    record_id: Mapped[str] = mapped_column(String(128), unique=True)
+    masked_number: Mapped[str] = mapped_column(String(32))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), index=True
+    )
+    technician_id: Mapped[uuid.UUID | None] = mapped_column()
+    caller: Mapped[str] = mapped_column(String(32))
+    callee: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime]
+    duration_s: Mapped[int] = mapped_column(default=0)
+    answered: Mapped[bool] = mapped_column(default=False)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    """Also answers "is a carrier in use here" (any record in the last 30 days)."""

@@ -64,6 +64,14 @@ export function checkinsSection(ev) {
       { label: "Length", num: true, cell: (c) => `${c.duration_s} s` },
       { label: "Flags", cell: (c) => c.flags.map((f) => h("span", { class: "badge" }, label(f))) },
     ], rows: ev.calls, empty: "No call attempt." }),
+    table({ id: "carrier-calls", caption: "Carrier's call records (masked number)", columns: [
+      { label: "Started", cell: (c) => when(c.started_at) },
+      { label: "Masked number", cell: (c) => c.masked_number },
+      { label: "To", cell: (c) => c.callee },
+      { label: "Answered", cell: (c) => (c.answered ? "yes" : "no") },
+      { label: "Length", num: true, cell: (c) => h("span", {
+        class: !c.answered && c.duration_s < 10 ? "late" : null }, `${c.duration_s} s`) },
+    ], rows: ev.carrier_calls || [], empty: "No record from the carrier." }),
     ev.customer_phones.length ? h("p", {}, "Customer's phones: ",
       ev.customer_phones.map((p, i) => [i ? ", " : "", h("a", { href: `tel:${p}` }, p)])) : null);
 }
