@@ -23,7 +23,7 @@ function freePort() {
   });
 }
 
-export async function startServer({ deadlineMs = 90_000 } = {}) {
+export async function startServer({ deadlineMs = 90_000, extraEnv = {} } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "doorstep-ts-"));
   const env = {
     ...process.env,
@@ -33,6 +33,7 @@ export async function startServer({ deadlineMs = 90_000 } = {}) {
     DOORSTEP_MAINTENANCE_INTERVAL: "0",
     DOORSTEP_PASSWORD_TIME_COST: "1",
     DOORSTEP_PASSWORD_MEMORY_KIB: "8",
+    ...extraEnv,
   };
   const opts = { env, cwd: root, stdio: /** @type {const} */ (["ignore", "ignore", "pipe"]) };
   execFileSync(doorstep, ["migrate"], opts);
@@ -87,4 +88,20 @@ export async function staff(url, username) {
   });
   if (!r.ok) throw new Error(`login ${username}: ${r.status} ${await r.text()}`);
   return { Authorization: `Bearer ${(await r.json()).access_token}`, "Content-Type": "application/json" };
+}
+
+/** A small real JPEG (made with the server's own Pillow). @param {number} seed */
+export function jpeg(seed) {
+  const py = join(root, ".venv/bin/python");
+  const code = `import io,sys;from PIL import Image;b=io.BytesIO();Image.effect_noise((160,120),40+${seed % 50}).convert("RGB").save(b,"JPEG",quality=90);sys.stdout.buffer.write(b.getvalue())`;
+  return execFileSync(py, ["-c", code]);
+}
+
+/** Resolves when `check()` is true; fails after `ms` (a generous deadline, not a timing assertion). */
+export async function waitFor(check, what, ms = 60_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
