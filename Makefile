@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export DOORSTEP_DATA_DIR ?= data
 
-.PHONY: run test lint openapi-lint bench clean
+.PHONY: run test lint openapi-lint ts-client bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ lint: $(VENV)/.installed-dev
 # (npm tools from tools/openapi-lint's lockfile, installed into a temporary folder)
 openapi-lint: $(VENV)/.installed-dev
 	tools/openapi-lint/run.sh
+
+# The TypeScript reference client (client_sdk/typescript): npm ci from its lockfile, check
+# its generated types are current, then node --test against a real server it starts.
+ts-client: $(VENV)/.installed-dev
+	cd client_sdk/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run --silent check-types && npm test
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
