@@ -398,6 +398,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/notifications/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * DeadLetters
+         * @description Messages that did not reach the customer: ``dead_letter`` (every try failed, or
+         *     the gateway refused it) and ``failed`` (the delivery receipt said so), the most
+         *     recent failure first. The brand's staff only.
+         */
+        get: operations["NotificationsDeadLettersDeadLetters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/notifications": {
         parameters: {
             query?: never;
@@ -412,6 +434,28 @@ export interface paths {
         get: operations["NotificationsListForJob"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications/{notification_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * RetryOne
+         * @description Queue a dead letter (or an undelivered message) again, with a fresh count of
+         *     tries: the next outbox round sends it, with the same idempotency key. Anything
+         *     else answers 409 ``not_retryable``.
+         */
+        post: operations["NotificationsNotificationIdRetryRetryOne"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1018,14 +1062,16 @@ export interface paths {
         put?: never;
         /**
          * Push
-         * @description Push the device's mutations, in ``mid`` order with no gaps (else 400
-         *     ``mids_not_consecutive``). Each gets an outcome: ``applied``, ``resolved``
-         *     (applied, merged with a newer state — ``code`` says how), ``duplicate`` (already
-         *     received: ``first_status`` says what became of it) or ``rejected`` (never
-         *     applies; ``code`` says why; its ``mid`` is used up and the queue moves on). A
+         * @description Push the device's mutations, in ``mid`` order with no gaps. Each gets an
+         *     outcome: ``applied``, ``resolved`` (applied, merged with a newer state — ``code``
+         *     says how), ``duplicate`` (already received: ``first_status`` says what became of
+         *     it) or ``rejected`` (never applies; ``code`` says why; the queue moves on). A
          *     first ``mid`` beyond the next expected one is refused with 409 ``mid_gap``
          *     naming ``expected_mid``. ``retry_after`` set: the server stopped early; resend
-         *     the rest later.
+         *     the rest later. Each mutation is checked on its own (``sync/validation.py``): one
+         *     that breaks a rule is ``rejected`` with its code and the push goes on. The body
+         *     is read as exact bytes (not decoded by the framework, so one bad mutation cannot
+         *     refuse the whole push).
          *
          *     Signatures (docs/protocol.md): a device enrolled with a key must sign every
          *     mutation with Ed25519 over the RFC 8785 (JCS) bytes of the mutation without
@@ -1152,6 +1198,8 @@ export interface paths {
          *     ``Content-Length`` (its size) when the blob exists: send nothing. ``200`` with
          *     ``Upload-Complete: ?0`` and ``Upload-Offset`` while an upload is in progress:
          *     resume from that offset. ``404`` when the server has none of it: start at 0.
+         *     Visibility is exactly ``GET``'s: a blob (or an upload in progress) the caller
+         *     may not read is ``404`` too — no existence oracle.
          */
         head: operations["SyncV1BlobsSha256Status"];
         /**
@@ -1262,6 +1310,7 @@ export interface paths {
          * @description Everything about one visit in one document: times, work, parts, charges,
          *     photos, the customer's sign-off (``stale`` when the report changed after it) and,
          *     for auditors, findings and the latest verdicts. No customer phone numbers.
+         *     Times are UTC on the wire; ``timezone`` is the city's, for showing them.
          */
         get: operations["JobsJobIdServiceReportServiceReport"];
         put?: never;
@@ -1281,7 +1330,9 @@ export interface paths {
         };
         /**
          * ServiceReportHtml
-         * @description The same report as a printable page, findings and verdicts included.
+         * @description The same report as a printable page, findings and verdicts included, in
+         *     ``lang`` (``zh-CN`` or ``en``), else the user's language, else the browser's;
+         *     times in the city's zone.
          */
         get: operations["JobsJobIdServiceReportHtmlServiceReportHtml"];
         put?: never;
@@ -1307,6 +1358,27 @@ export interface paths {
          *     says otherwise). It shows the report without findings or verdicts.
          */
         post: operations["JobsJobIdServiceReportLinkServiceReportLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{job_id}/service-report.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ServiceReportPdf
+         * @description The printable page as a PDF (same HTML, same language choice). 503
+         *     ``pdf_unavailable`` on a server without WeasyPrint's system libraries.
+         */
+        get: operations["JobsJobIdServiceReportPdfServiceReportPdf"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1344,7 +1416,8 @@ export interface paths {
         /**
          * CustomerPhoto
          * @description A photo of the visit, as a small copy without location metadata, for the
-         *     customer's link: only photos of that job.
+         *     customer's link: only photos of that job. A photo whose bytes were uploaded for
+         *     another provider's job shows a placeholder saying so (never those bytes).
          */
         get: operations["ServiceReportsTokenPhotosSha256CustomerPhoto"];
         put?: never;
@@ -1365,10 +1438,30 @@ export interface paths {
         /**
          * CustomerReport
          * @description The customer's copy, opened from a signed link: times, work, parts, charges,
-         *     photos and signature. A tampered, expired or unknown link is
-         *     ``404 report_link_invalid``.
+         *     photos and signature, in the browser's language (``lang`` overrides; zh-CN by
+         *     default). A tampered, expired or unknown link is ``404 report_link_invalid``.
          */
         get: operations["ServiceReportsTokenCustomerReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/service-reports/{token}/report.pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * CustomerReportPdf
+         * @description The customer's copy as a PDF.
+         */
+        get: operations["ServiceReportsTokenReportPdfCustomerReportPdf"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1619,6 +1712,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sms/receipts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receipt
+         * @description A delivery receipt posted by the SMS gateway: ``accepted``, ``delivered`` or
+         *     ``failed`` for a message we sent (by our ``message_id`` or the gateway's
+         *     ``gateway_id``). Redelivered or stale receipts change nothing (``duplicate``).
+         *     Unsigned or wrongly signed posts are ``401 bad_signature``.
+         */
+        post: operations["SmsReceiptsReceipt"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/call-records/inbound": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Inbound
+         * @description Call records of the carrier's number-protection service (masked numbers bound
+         *     to jobs). Stored once per ``record_id``; the jobs' open callbacks are re-scored.
+         *     Off (``403 call_records_disabled``) without a secret; see
+         *     ``docs/protocol/call-records.md``.
+         */
+        post: operations["CallRecordsInboundInbound"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1728,6 +1867,12 @@ export interface components {
              * @example Customer asked for the evening
              */
             reason: string;
+            /**
+             * @description Book although the technician is busy, off or outside working hours then
+             *     (``technician_busy``); needs a ``reason``, kept in the history.
+             * @default false
+             */
+            override_conflict: boolean;
         };
         /** AssignIn */
         AssignIn: {
@@ -1740,6 +1885,12 @@ export interface components {
              * @example Customer asked for the evening
              */
             reason: string;
+            /**
+             * @description Assign although the technician is busy, off or outside working hours then
+             *     (``technician_busy``); needs a ``reason``, kept in the history.
+             * @default false
+             */
+            override_conflict: boolean;
         };
         /** Board */
         Board: {
@@ -1790,6 +1941,36 @@ export interface components {
             /** Format: date-time */
             received_at: string;
             flags: string[];
+        };
+        /** CallRecordIn */
+        CallRecordIn: {
+            /** @description The carrier's id of the record: a redelivery with the same id is not stored twice. */
+            record_id: string;
+            masked_number: string;
+            /**
+             * Format: uuid
+             * @description The job the brand bound the masked number to when it was handed out.
+             */
+            job_id: string;
+            caller: string;
+            callee: string;
+            /** Format: date-time */
+            started_at: string;
+            /** @description Seconds from dialling to hang-up (ringing included). */
+            duration_s: number;
+            answered: boolean;
+            technician_id?: string | null;
+        };
+        /** CallRecordsIn */
+        CallRecordsIn: {
+            records: components["schemas"]["CallRecordIn"][];
+        };
+        /** CallRecordsOut */
+        CallRecordsOut: {
+            stored: number;
+            duplicates: number;
+            /** @description Records bound to no job of this server (stored, but they score nothing). */
+            unknown_job: number;
         };
         /** CallbackOut */
         CallbackOut: {
@@ -1886,6 +2067,19 @@ export interface components {
             /** @description Installed this appliance: after-sales work goes to them first. */
             is_installer: boolean;
             open_jobs: number;
+        };
+        /** CarrierCallLine */
+        CarrierCallLine: {
+            record_id: string;
+            masked_number: string;
+            caller: string;
+            callee: string;
+            /** Format: date-time */
+            started_at: string;
+            duration_s: number;
+            answered: boolean;
+            /** Format: date-time */
+            received_at: string;
         };
         /** ChainReport */
         ChainReport: {
@@ -2161,6 +2355,13 @@ export interface components {
             /** @description ``was_home``, ``was_away`` or ``unclear``. */
             meaning: string;
         };
+        /** DeadLetters */
+        DeadLetters: {
+            items: components["schemas"]["NotificationOut"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
         /** DeviceOut */
         DeviceOut: {
             /** Format: uuid */
@@ -2236,6 +2437,8 @@ export interface components {
             photos: components["schemas"]["PhotoLine"][];
             /** @description Report, signature state and each rule's verdict. */
             service_report: components["schemas"]["ServiceReport"];
+            /** @description The carrier's call records of the job, to set beside the phone's ``calls``. */
+            carrier_calls?: components["schemas"]["CarrierCallLine"][];
         };
         /** FeeItem */
         FeeItem: {
@@ -2620,6 +2823,14 @@ export interface components {
              * @enum {null|string}
              */
             first_status?: "applied" | "resolved" | "duplicate" | "rejected" | null;
+            /** @description For ``mid_reused``: the id of the mutation first received under this ``mid``. */
+            first_id?: string | null;
+            /** @description For a rejection about one value: where it is (``args.started_at``…). */
+            field?: string | null;
+            /** @description More about a rejection (``supported`` schema versions, the allowed range…). */
+            details?: {
+                [key: string]: unknown;
+            };
         };
         /** NamedRef */
         NamedRef: {
@@ -2639,10 +2850,24 @@ export interface components {
             recipient: string;
             body: string;
             job_id: string | null;
-            /** @description ``queued``, ``sending``, ``sent``, ``failed``. */
+            /**
+             * @description ``queued``, ``sending``, ``logged`` (no gateway: kept, not sent), ``accepted``,
+             *     ``delivered``, ``failed`` (the receipt said so), ``dead_letter`` (given up; the desk
+             *     can retry it).
+             */
             status: string;
             attempts: number;
             sent_at: string | null;
+            next_attempt_at?: string | null;
+            accepted_at?: string | null;
+            delivered_at?: string | null;
+            failed_at?: string | null;
+            /**
+             * @description Why the last try failed: ``gateway_timeout``, ``gateway_unreachable``,
+             *     ``gateway_http_<status>``, or the receipt's error.
+             */
+            error?: string | null;
+            gateway_id?: string | null;
         };
         /** @description One operation of a pull, by document type. Ignore unknown types. */
         Op: components["schemas"]["Op_job_packet"] | components["schemas"]["Op_kb_article"];
@@ -2891,15 +3116,6 @@ export interface components {
             /** Format: date-time */
             server_time: string;
         };
-        /** PushRequestDoc */
-        PushRequestDoc: {
-            /** Format: uuid */
-            device_id: string;
-            /** @example 1 */
-            schema_version: number;
-            device_time: string | null;
-            mutations: components["schemas"]["Mutation"][];
-        };
         /** PushResponse */
         PushResponse: {
             outcomes: components["schemas"]["MutationOutcome"][];
@@ -2911,6 +3127,35 @@ export interface components {
              *     without an outcome after this many seconds.
              */
             retry_after?: number | null;
+        };
+        /** ReceiptIn */
+        ReceiptIn: {
+            /** @enum {string} */
+            status: "accepted" | "delivered" | "failed";
+            /**
+             * @description Our id of the message: its Idempotency-Key
+             * @example 0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b
+             */
+            message_id?: string | null;
+            /** @example gw-829331 */
+            gateway_id?: string | null;
+            /** @example handset_off */
+            error?: string | null;
+            /** @example 2026-12-02T15:04:05+08:00 */
+            at?: string | null;
+        };
+        /** ReceiptOut */
+        ReceiptOut: {
+            /** @description False when no message has that id (nothing is stored; do not redeliver). */
+            matched: boolean;
+            message_id?: string | null;
+            /** @description The message's status after the receipt. */
+            status?: string | null;
+            /**
+             * @description The receipt changed nothing (a redelivery, or older news than we have).
+             * @default false
+             */
+            duplicate: boolean;
         };
         /** RefreshRequest */
         RefreshRequest: {
@@ -3014,6 +3259,8 @@ export interface components {
             technician_name: string | null;
             provider_name: string | null;
             currency: string;
+            /** @description The city's IANA zone: every time a person reads on the report is local to it. */
+            timezone: string;
             times: components["schemas"]["Times"];
             report: components["schemas"]["ReportBody"] | null;
             photos: {
@@ -3344,6 +3591,18 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /**
+         * PushRequestDoc
+         * @description The push body as documented; the server reads each mutation's exact bytes.
+         */
+        PushRequestDoc: {
+            /** Format: uuid */
+            device_id: string;
+            /** @example 1 */
+            schema_version: number;
+            device_time: string | null;
+            mutations: components["schemas"]["Mutation"][];
+        };
         /** EmptyArgs */
         EmptyArgs: Record<string, never>;
         /** EnRouteArgs */
@@ -3544,19 +3803,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.acknowledge";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["EmptyArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_en_route
@@ -3578,19 +3847,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.en_route";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["EnRouteArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_check_in
@@ -3612,19 +3891,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.check_in";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["CheckInArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_start_work
@@ -3646,19 +3935,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.start_work";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["EmptyArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_note
@@ -3680,19 +3979,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.note";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["NoteArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_pause
@@ -3714,19 +4023,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.pause";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["PauseArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_complete
@@ -3748,19 +4067,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.complete";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["CompleteArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_unable_to_complete
@@ -3782,19 +4111,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.unable_to_complete";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["UnableArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_request_reschedule
@@ -3816,19 +4155,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.request_reschedule";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["RequestRescheduleArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_appliance_set_serial
@@ -3850,19 +4199,29 @@ export interface components {
              * @enum {string}
              */
             name: "appliance.set_serial";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["SetSerialArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_call_attempt
@@ -3884,19 +4243,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.call_attempt";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["CallAttemptArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_check_out
@@ -3918,19 +4287,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.check_out";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["CheckOutArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_photo
@@ -3952,19 +4331,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.photo";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["PhotoArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_report
@@ -3986,19 +4375,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.report";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["ReportArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /**
          * Mutation_job_sign_off
@@ -4020,19 +4419,29 @@ export interface components {
              * @enum {string}
              */
             name: "job.sign_off";
-            /** @description The job it is about (required). */
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
             job_id: string | null;
             args: components["schemas"]["SignOffArgs"];
-            /** @description The phone's clock when the technician acted (kept as evidence). */
-            device_time?: string | null;
-            /** @description The job ``version`` the phone had when the technician acted. */
-            base_version?: number | null;
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
             /**
              * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
              *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
              *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
              */
-            signature?: string | null;
+            signature: string | null;
         };
         /** @description One mutation; ``args`` per ``name``. Signed: docs/protocol.md §6. */
         Mutation: components["schemas"]["Mutation_job_acknowledge"] | components["schemas"]["Mutation_job_en_route"] | components["schemas"]["Mutation_job_check_in"] | components["schemas"]["Mutation_job_start_work"] | components["schemas"]["Mutation_job_note"] | components["schemas"]["Mutation_job_pause"] | components["schemas"]["Mutation_job_complete"] | components["schemas"]["Mutation_job_unable_to_complete"] | components["schemas"]["Mutation_job_request_reschedule"] | components["schemas"]["Mutation_appliance_set_serial"] | components["schemas"]["Mutation_job_call_attempt"] | components["schemas"]["Mutation_job_check_out"] | components["schemas"]["Mutation_job_photo"] | components["schemas"]["Mutation_job_report"] | components["schemas"]["Mutation_job_sign_off"];
@@ -6569,6 +6978,128 @@ export interface operations {
             };
         };
     };
+    NotificationsDeadLettersDeadLetters: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetters"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The blob's type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     NotificationsListForJob: {
         parameters: {
             query: {
@@ -6588,6 +7119,127 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NotificationOut"][];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The blob's type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    NotificationsNotificationIdRetryRetryOne: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                notification_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationOut"];
                 };
             };
             /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
@@ -12121,7 +12773,9 @@ export interface operations {
     };
     JobsJobIdServiceReportHtmlServiceReportHtml: {
         parameters: {
-            query?: never;
+            query?: {
+                lang?: string | null;
+            };
             header?: never;
             path: {
                 job_id: string;
@@ -12365,6 +13019,129 @@ export interface operations {
             };
         };
     };
+    JobsJobIdServiceReportPdfServiceReportPdf: {
+        parameters: {
+            query?: {
+                lang?: string | null;
+            };
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The blob's type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     JobsJobIdSignatureSignature: {
         parameters: {
             query?: never;
@@ -12498,7 +13275,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Stream Response */
+            /** @description Request fulfilled, document follows */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -12610,7 +13387,9 @@ export interface operations {
     };
     ServiceReportsTokenCustomerReport: {
         parameters: {
-            query?: never;
+            query?: {
+                lang?: string | null;
+            };
             header?: never;
             path: {
                 token: string;
@@ -12626,6 +13405,129 @@ export interface operations {
                 };
                 content: {
                     "text/html": string;
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The blob's type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ServiceReportsTokenReportPdfCustomerReportPdf: {
+        parameters: {
+            query?: {
+                lang?: string | null;
+            };
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
                 };
             };
             /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
@@ -14004,6 +14906,260 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SmsInboundOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The blob's type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    SmsReceiptsReceipt: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ``sha256=`` and the hex HMAC-SHA256 of the body with the gateway's shared secret */
+                "X-Doorstep-Signature"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReceiptIn"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The blob's type is not accepted. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    CallRecordsInboundInbound: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Unix time in seconds of the post; outside the replay window: ``401 stale_timestamp`` */
+                "X-Doorstep-Timestamp"?: string | null;
+                /** @description ``sha256=`` and the hex HMAC-SHA256 of ``<timestamp>.<body>`` with the carrier's shared secret */
+                "X-Doorstep-Signature"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CallRecordsIn"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallRecordsOut"];
                 };
             };
             /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
