@@ -126,9 +126,10 @@ class Settings:
     sla_onsite_minutes: int = 120
     """Urgent jobs: a technician must be on site within this many minutes."""
 
-    dispatch_default_jobs_per_window: int = 1
-    """How many overlapping jobs a technician without a calendar may take (0: no limit,
-    no conflict check for them)."""
+    dispatch_default_jobs_per_window: int = 0
+    """How many overlapping jobs a technician without a calendar may take (0, the
+    default: no limit, no conflict check for them; a technician with a calendar is always
+    checked against it)."""
 
     password_time_cost: int = 2
     """Argon2id iterations."""

@@ -2,7 +2,8 @@
 edge (``server.http_errors``) and the push (``sync.push``):
 
 - ``transient``: busy, locked, unreachable, a serialization failure or deadlock (SQLSTATE
-  classes 08, 40, 53, 57, 58, and 55P03 lock not available; SQLite's "database is
+  classes 08, 40, 53, 57, 58; 55P03 lock not available, 55000 and 55006 a database
+  not accepting connections, 3D000 a database that is gone; SQLite's "database is
   locked"): nothing was lost, the caller retries (503 ``retry_later``);
 - ``data``: a value the database cannot hold (class 22: a NUL in a text, a number out of
   range…): the caller's input, 422, never worth retrying;
@@ -25,6 +26,12 @@ __all__ = ["Failure", "classify", "is_transient", "sqlstate"]
 Failure = Literal["transient", "data", "integrity", "other"]
 
 _TRANSIENT_CLASSES = {"08", "40", "53", "57", "58"}
+_TRANSIENT_CODES = {
+    "55P03",  # lock not available
+    "55000",  # object not in prerequisite state: "database is not accepting connections"
+    "55006",  # object in use
+    "3D000",  # the database does not exist (dropped or not yet created): away, not input
+}
 
 
 def sqlstate(exc: BaseException) -> str | None:
@@ -50,7 +57,7 @@ def classify(exc: BaseException) -> Failure | None:
         return "transient"
     code = sqlstate(exc)
     if code is not None:
-        if code[:2] in _TRANSIENT_CLASSES or code == "55P03":
+        if code[:2] in _TRANSIENT_CLASSES or code in _TRANSIENT_CODES:
             return "transient"
         if code[:2] == "22":
             return "data"
