@@ -300,9 +300,15 @@ def _headers(doc: dict[str, Any]) -> None:
             if not isinstance(op, dict):
                 continue
             for response in op.get("responses", {}).values():
-                for header in (response.get("headers") or {}).values():
+                headers = response.get("headers") or {}
+                for header in headers.values():
                     if "schema" not in header and "content" not in header:
                         header["schema"] = {"type": "string"}
+                if headers:
+                    # Litestar collects a route's headers in a set: sort them, so the
+                    # document (and the TypeScript types made from it) is the same on
+                    # every run whatever PYTHONHASHSEED is.
+                    response["headers"] = dict(sorted(headers.items()))
     blob = doc.get("paths", {}).get("/sync/v1/blobs/{sha256}", {}).get("patch")
     if blob is not None:
         blob["requestBody"] = {

@@ -145,3 +145,25 @@ def test_fields_carry_their_struct_docstrings(document):
     pull = schemas["PullResponse"]["properties"]
     assert "reset" in pull and "drop every document" in pull["reset"]["description"]
     assert "description" in schemas["EnrollRequest"]["properties"]["public_key"]
+
+
+def test_the_document_is_the_same_whatever_the_hash_seed(tmp_path: Any) -> None:
+    """The committed TypeScript types are generated from this document: a set's order
+    (PYTHONHASHSEED) must never change a byte of it."""
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for seed in ("1", "3"):
+        out = tmp_path / f"openapi-{seed}.json"
+        env = {**os.environ, "PYTHONHASHSEED": seed, "DOORSTEP_DATA_DIR": str(tmp_path / seed)}
+        subprocess.run(
+            [sys.executable, "-m", "server.cli", "openapi", "-o", str(out)],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
