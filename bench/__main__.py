@@ -15,7 +15,7 @@ Parts (``--parts``, all by default), each in its own temporary folder:
              (``bench/fleet.py``).
 ``peer``     PouchDB Server (installed with npm into a temporary folder) against
              Doorstep: first sync, empty pull, push (``bench/peer.py``).
-``nodes``    one node against two behind a round-robin proxy on PostgreSQL and Redis,
+``nodes``    one node against two behind nginx (or a round-robin proxy) on PostgreSQL and Redis,
              and pokes crossing nodes (``bench/nodes.py``).
 ``servers``  uvicorn against granian serving Doorstep's own endpoints, when granian is
              installed (``bench/servers.py``).
@@ -427,7 +427,8 @@ def part_nodes(run: Run, summary: Summary) -> None:
             r["speedup"],
             1.6,
             higher_is_better=True,
-            what="req/s through the proxy, 2 nodes / 1 node, PostgreSQL + Redis",
+            what=f"req/s through {r.get('balancer', 'the proxy')}, 2 nodes / 1 node, "
+            "PostgreSQL + Redis",
             note=f"{r['nodes_1']['requests_per_second']:.0f} -> "
             f"{r['nodes_2']['requests_per_second']:.0f} req/s, "
             f"{r['nodes_1']['errors'] + r['nodes_2']['errors']} errors",

@@ -335,7 +335,7 @@ class Served:
                 pass_fds=pass_fds,
             )
         atexit.register(self.stop)  # never leave a server behind
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # generous: the machine may be loaded
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
