@@ -319,6 +319,23 @@ def part_growth(run: Run, summary: Summary) -> None:
     summary.parts["growth"] = [c.as_dict() for c in results]
 
 
+def _inside_the_server(phase: str, seen: dict[str, Any]) -> str:
+    """One line: where the phase's time went inside the server (its /metrics)."""
+    if not seen:
+        return f"[bench] fleet: {phase}: the server's metrics were not readable"
+    routes = ", ".join(
+        f"{route} {v['requests']} req p99 <= {v['p99_ms']} ms"
+        for route, v in list(seen["routes"].items())[:3]
+    )
+    lag, wait = seen["event_loop_lag"], seen["sqlite_writer_wait"]
+    return (
+        f"[bench] fleet: {phase}, inside the server: {routes}; event-loop lag p99 <= "
+        f"{lag['p99_ms']} ms (worst <= {lag['max_ms_at_most']} ms); SQLite writer wait "
+        f"p99 <= {wait['p99_ms']} ms over {wait['transactions']} writes; listen-queue "
+        f"overflows {seen['listen_overflows']}, drops {seen['listen_drops']}"
+    )
+
+
 def part_fleet(run: Run, summary: Summary) -> None:
     from bench.fleet import FleetOptions
     from bench.fleet import run as fleet
@@ -332,6 +349,8 @@ def part_fleet(run: Run, summary: Summary) -> None:
         single=1 if run.quick else 5,
     )
     r = fleet(options)
+    for phase in ("storm", "poll", "reconnect"):
+        print(_inside_the_server(phase, r[phase].get("server") or {}), flush=True)
     errors = sum(r[k]["errors"] for k in ("storm", "poll", "reconnect", "ceiling"))
     peak = r["storm"]["server_memory_kib"]["peak"].get("VmRSS", 0) / 1024
     summary.add(

@@ -86,6 +86,9 @@ class Settings:
     redis_url: str = ""
     """Redis URL for cross-node notifications; empty: in-process only."""
 
+    metrics_token: str = field(default="", repr=False)
+    """Bearer token a Prometheus scraper sends to ``GET /metrics``; empty: metrics off."""
+
     login_max_failures: int = 5
     """Failed logins per account (and, times four, per client address) allowed within
     ``login_window``, before further attempts are refused with 429."""
