@@ -70,6 +70,16 @@ class Settings:
     port: int = 8000
     """Port ``doorstep serve`` binds to."""
 
+    listen_backlog: int = 4096
+    """Connections the kernel queues for ``doorstep serve`` before it accepts them: sized
+    for the 8 am wave (a full queue drops SYNs, which a phone only retries after 1 s, 3 s,
+    7 s…). The kernel caps it at ``net.core.somaxconn``."""
+
+    keep_alive_s: int = 75
+    """Seconds an idle client connection stays open. Phones poll on one connection, and a
+    balancer's pooled connections should be dropped by the balancer first (keep its
+    upstream idle timeout below this)."""
+
     blob_max_bytes: int = 25 * 1024 * 1024
     """Largest photo or signature a phone may upload, bytes."""
 
