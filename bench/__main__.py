@@ -15,7 +15,7 @@ Parts (``--parts``, all by default), each in its own temporary folder:
              (``bench/fleet.py``).
 ``peer``     PouchDB Server (installed with npm into a temporary folder) against
              Doorstep: first sync, empty pull, push (``bench/peer.py``).
-``nodes``    one node against two behind a round-robin proxy on PostgreSQL and Redis,
+``nodes``    one node against two behind nginx (or a round-robin proxy) on PostgreSQL and Redis,
              and pokes crossing nodes (``bench/nodes.py``).
 ``servers``  uvicorn against granian serving Doorstep's own endpoints, when granian is
              installed (``bench/servers.py``).
@@ -319,6 +319,23 @@ def part_growth(run: Run, summary: Summary) -> None:
     summary.parts["growth"] = [c.as_dict() for c in results]
 
 
+def _inside_the_server(phase: str, seen: dict[str, Any]) -> str:
+    """One line: where the phase's time went inside the server (its /metrics)."""
+    if not seen:
+        return f"[bench] fleet: {phase}: the server's metrics were not readable"
+    routes = ", ".join(
+        f"{route} {v['requests']} req p99 <= {v['p99_ms']} ms"
+        for route, v in list(seen["routes"].items())[:3]
+    )
+    lag, wait = seen["event_loop_lag"], seen["sqlite_writer_wait"]
+    return (
+        f"[bench] fleet: {phase}, inside the server: {routes}; event-loop lag p99 <= "
+        f"{lag['p99_ms']} ms (worst <= {lag['max_ms_at_most']} ms); SQLite writer wait "
+        f"p99 <= {wait['p99_ms']} ms over {wait['transactions']} writes; listen-queue "
+        f"overflows {seen['listen_overflows']}, drops {seen['listen_drops']}"
+    )
+
+
 def part_fleet(run: Run, summary: Summary) -> None:
     from bench.fleet import FleetOptions
     from bench.fleet import run as fleet
@@ -332,6 +349,8 @@ def part_fleet(run: Run, summary: Summary) -> None:
         single=1 if run.quick else 5,
     )
     r = fleet(options)
+    for phase in ("storm", "poll", "reconnect"):
+        print(_inside_the_server(phase, r[phase].get("server") or {}), flush=True)
     errors = sum(r[k]["errors"] for k in ("storm", "poll", "reconnect", "ceiling"))
     peak = r["storm"]["server_memory_kib"]["peak"].get("VmRSS", 0) / 1024
     summary.add(
@@ -427,7 +446,8 @@ def part_nodes(run: Run, summary: Summary) -> None:
             r["speedup"],
             1.6,
             higher_is_better=True,
-            what="req/s through the proxy, 2 nodes / 1 node, PostgreSQL + Redis",
+            what=f"req/s through {r.get('balancer', 'the proxy')}, 2 nodes / 1 node, "
+            "PostgreSQL + Redis",
             note=f"{r['nodes_1']['requests_per_second']:.0f} -> "
             f"{r['nodes_2']['requests_per_second']:.0f} req/s, "
             f"{r['nodes_1']['errors'] + r['nodes_2']['errors']} errors",

@@ -57,6 +57,7 @@ from typing import Any
 
 import httpx
 
+from bench import server_metrics
 from bench.harness import Progress, percentile
 
 __all__ = ["FleetOptions", "Served", "run", "server_env", "start_bare"]
@@ -269,6 +270,7 @@ def server_env(**extra: str) -> dict[str, str]:
         "DOORSTEP_PASSWORD_TIME_COST": "1",
         "DOORSTEP_PASSWORD_MEMORY_KIB": "8",
         "DOORSTEP_LOGIN_MAX_FAILURES": "1000000",
+        "DOORSTEP_METRICS_TOKEN": server_metrics.TOKEN,  # the server's side of each phase
         **extra,
     }
 
@@ -335,7 +337,7 @@ class Served:
                 pass_fds=pass_fds,
             )
         atexit.register(self.stop)  # never leave a server behind
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # generous: the machine may be loaded
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
@@ -573,7 +575,9 @@ def run(options: FleetOptions, progress: Progress | None = None) -> dict[str, An
                 "first_sync", server.url, singles, sequential=True
             )
             progress.update(f"[bench] fleet: a storm of {len(storm_users)} first syncs")
+            seen = server_metrics.scrape(server.url)
             result["storm"] = fleet.phase("first_sync", server.url, storm_users, sampler=server)
+            seen = _inside(result["storm"], server.url, seen)
             one = result["one_first_sync"]["phone_seconds"]["p50_ms"] / 1000
             ideal = one * len(storm_users) / cores
             result["storm"]["ideal_seconds"] = round(ideal, 3)
@@ -588,6 +592,7 @@ def run(options: FleetOptions, progress: Progress | None = None) -> dict[str, An
             result["poll"] = fleet.phase(
                 "poll", server.url, poll_users, seconds=options.seconds, sampler=server
             )
+            seen = _inside(result["poll"], server.url, seen)
             progress.done(
                 f"[bench] fleet: {len(poll_users)} phones polling: "
                 f"{result['poll']['requests_per_second']:.0f} req/s, p99 "
@@ -604,6 +609,7 @@ def run(options: FleetOptions, progress: Progress | None = None) -> dict[str, An
                 photo=photo,
                 sampler=server,
             )
+            seen = _inside(result["reconnect"], server.url, seen)
             progress.done(
                 f"[bench] fleet: reconnect storm of {len(poll_users)} phones in "
                 f"{result['reconnect']['seconds']:.1f} s, p99 "
@@ -629,6 +635,16 @@ def run(options: FleetOptions, progress: Progress | None = None) -> dict[str, An
             f"Doorstep at {share:.0%} of it"
         )
         return result
+
+
+def _inside(
+    phase: dict[str, Any], url: str, before: server_metrics.Scrape
+) -> server_metrics.Scrape:
+    """Put the server's own view of the phase (its metrics' difference) into ``phase``;
+    the scrape after it, for the next phase."""
+    after = server_metrics.scrape(url)
+    phase["server"] = server_metrics.difference(before, after)
+    return after
 
 
 def _empty_pull_body(base_url: str, username: str, fleet: Fleet) -> bytes:

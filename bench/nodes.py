@@ -1,10 +1,12 @@
 """Several app nodes: ``doorstep serve`` processes on one PostgreSQL database and one
-Redis, behind a tiny round-robin TCP proxy (asyncio, in this process), as in the
+Redis, behind a real load balancer (nginx, configured as in the README's "Scale out":
+``bench/balancer.py``; installed with apt-get when missing and the bench runs as root,
+else a tiny round-robin TCP proxy in this process stands in, said so), as in the
 README's "Scale out": migrations run once, the same secret on every node.
 
 ``throughput``
     The fleet's poll (``bench/fleet.py``: reference-client phones in load processes,
-    pulling again and again) through the proxy, first with one node behind it, then
+    pulling again and again) through the balancer, first with one node behind it, then
     with two. Figure: two nodes' requests per second over one node's.
 ``throughput, shared socket``
     The same poll with the nodes sharing one listening socket that the benchmark opens
@@ -49,6 +51,7 @@ from typing import Any
 import httpx
 
 from bench import loadgen
+from bench.balancer import Nginx, ensure_nginx
 from bench.fleet import Fleet, FleetOptions, Served, demo_world, server_env, start_doorstep
 from bench.harness import Progress, percentile
 
@@ -288,13 +291,21 @@ def run(options: NodesOptions, progress: Progress | None = None) -> dict[str, An
             progress.update("[bench] nodes: migrating once, loading the demo brand")
             users = demo_world(options.phones, env)[: options.phones]
             nodes = [start_doorstep(env, folder), start_doorstep(env, folder)]
-            proxy = RoundRobinProxy([nodes[0].port])
-            fleet = Fleet(
-                folder,
-                FleetOptions(phones=options.phones, workers=options.workers),
-                progress,
-            )
+            proxy: Nginx | RoundRobinProxy | None = None
             try:
+                binary, why = ensure_nginx()
+                if binary is not None:
+                    proxy = Nginx(binary, [nodes[0].port])
+                    result["balancer"] = "nginx"
+                else:
+                    progress.done(f"[bench] nodes: {why}: the Python proxy stands in for it")
+                    proxy = RoundRobinProxy([nodes[0].port])
+                    result["balancer"] = "python proxy"
+                fleet = Fleet(
+                    folder,
+                    FleetOptions(phones=options.phones, workers=options.workers),
+                    progress,
+                )
                 progress.update(f"[bench] nodes: {len(users)} phones log in and sync")
                 fleet.phase("setup", proxy.url, users)
                 fleet.phase("first_sync", proxy.url, users)
@@ -308,7 +319,8 @@ def run(options: NodesOptions, progress: Progress | None = None) -> dict[str, An
                         f"req/s, p99 {phase['latency'].get('p99_ms', 0):.0f} ms, "
                         f"{phase['errors']} errors"
                     )
-                result["connections"] = dict(proxy.connections)
+                if isinstance(proxy, RoundRobinProxy):
+                    result["connections"] = dict(proxy.connections)
                 result["speedup"] = round(
                     result["nodes_2"]["requests_per_second"]
                     / max(result["nodes_1"]["requests_per_second"], 1e-9),
@@ -325,7 +337,8 @@ def run(options: NodesOptions, progress: Progress | None = None) -> dict[str, An
                     n.stop()
                 _shared_socket(env, folder, fleet, users, options, progress, result)
             finally:
-                proxy.close()
+                if proxy is not None:
+                    proxy.close()
                 for n in nodes:
                     n.stop()
     finally:

@@ -26,6 +26,8 @@ from server.http_errors import exception_handlers
 from server.input_rules import CheckedRequest
 from server.input_rules import install as install_input_rules
 from server.limits import Limiter
+from server.metrics import MetricsMiddleware, watch_event_loop
+from server.metrics.routes import metrics
 from server.notifications.gateway import sender_for
 from server.notifications.outbox import RetryPolicy, drain
 from server.openapi import install_schema, openapi_config
@@ -40,6 +42,7 @@ log = logging.getLogger("doorstep")
 
 PUBLIC_PATHS = {
     "/health",
+    "/metrics",
     "/auth/login",
     "/auth/refresh",
     "/auth/logout",
@@ -148,6 +151,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     tasks.start_soon(_send_outbox, db, settings)
                 if settings.maintenance_interval > 0:
                     tasks.start_soon(_maintain, db, settings, blob_store)
+                tasks.start_soon(watch_event_loop)
                 try:
                     yield
                 finally:
@@ -163,6 +167,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             health,
+            metrics,
             *console_handlers(),
             Router("/", route_handlers=route_handlers()),
         ],
@@ -170,9 +175,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=dependencies,
         exception_handlers=exception_handlers,
         middleware=[
+            MetricsMiddleware,  # first: it times the rest
             DefineMiddleware(
-                AuthMiddleware, exclude=["^/docs", "^/health$"], exclude_from_auth_key="public"
-            )
+                AuthMiddleware,
+                exclude=["^/docs", "^/health$", "^/metrics$"],
+                exclude_from_auth_key="public",
+            ),
         ],
         openapi_config=openapi_config(_version()),
         request_max_body_size=max(settings.request_max_bytes, settings.blob_max_chunk_bytes),

@@ -110,6 +110,8 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_config=_log_config(args.log_level),
         # Open event streams would otherwise hold a shutdown until their clients leave.
         timeout_graceful_shutdown=5,
+        backlog=settings.listen_backlog,
+        timeout_keep_alive=settings.keep_alive_s,
     )
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):

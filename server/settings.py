@@ -70,6 +70,16 @@ class Settings:
     port: int = 8000
     """Port ``doorstep serve`` binds to."""
 
+    listen_backlog: int = 4096
+    """Connections the kernel queues for ``doorstep serve`` before it accepts them: sized
+    for the 8 am wave (a full queue drops SYNs, which a phone only retries after 1 s, 3 s,
+    7 s…). The kernel caps it at ``net.core.somaxconn``."""
+
+    keep_alive_s: int = 75
+    """Seconds an idle client connection stays open. Phones poll on one connection, and a
+    balancer's pooled connections should be dropped by the balancer first (keep its
+    upstream idle timeout below this)."""
+
     blob_max_bytes: int = 25 * 1024 * 1024
     """Largest photo or signature a phone may upload, bytes."""
 
@@ -85,6 +95,9 @@ class Settings:
 
     redis_url: str = ""
     """Redis URL for cross-node notifications; empty: in-process only."""
+
+    metrics_token: str = field(default="", repr=False)
+    """Bearer token a Prometheus scraper sends to ``GET /metrics``; empty: metrics off."""
 
     login_max_failures: int = 5
     """Failed logins per account (and, times four, per client address) allowed within

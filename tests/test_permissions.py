@@ -66,6 +66,7 @@ PUBLIC = Rule(None)
 
 RULES: dict[str, Rule] = {
     "GET /health": PUBLIC,
+    "GET /metrics": PUBLIC,  # off (404) without DOORSTEP_METRICS_TOKEN; its own bearer token
     # auth
     "POST /auth/login": PUBLIC,
     "POST /auth/refresh": PUBLIC,

@@ -9,6 +9,7 @@ readers use a deferred transaction and never block each other (WAL).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from server.metrics import SQLITE_WRITER_WAIT
 
 __all__ = ["Database", "make_database"]
 
@@ -82,11 +85,19 @@ def _sqlite_engine(
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
-    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    if immediate:  # the one write lock: how long writers queue for it is a metric
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin_immediate(conn: Any) -> None:
+            started = time.perf_counter()
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            SQLITE_WRITER_WAIT.observe(time.perf_counter() - started)
+
+    else:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
 
     return engine
 

@@ -1,0 +1,139 @@
+"""What an operator watches to find a latency tail: Prometheus metrics at ``GET /metrics``.
+
+- ``doorstep_request_duration_seconds{method,route,status}``: a histogram per route
+  template (``/sync/v1/pull``, not each id), from the first byte the app sees to the last
+  it sends (the event stream is left out: it lasts as long as the phone listens);
+- ``doorstep_event_loop_lag_seconds``: how late a timer that should fire every 100 ms
+  fires — a saturated event loop shows here before anywhere else;
+- ``doorstep_sqlite_writer_wait_seconds``: time a SQLite writer waited in
+  ``BEGIN IMMEDIATE`` for the one write lock (``server/db/engine.py`` records it);
+- ``doorstep_tcp_listen_overflows_total`` / ``doorstep_tcp_listen_drops_total``: the
+  kernel's counters of connections refused because a listen backlog was full
+  (``/proc/net/netstat``, ``TcpExt``; machine-wide, not only this process);
+- ``doorstep_sync_total{name}``: the sync engine's counters (``sync/metrics.py``:
+  rejected mutations by code, ``internal_rejected`` above all).
+
+``prometheus_client`` keeps the metrics and writes the exposition format (a well-kept
+library every scraper reads); the middleware is a few lines of ASGI of our own, so a
+request pays one histogram observation and nothing else.
+
+No web framework here (``server/db/engine.py`` records into it); the endpoint is
+``server/metrics/routes.py``: off unless ``DOORSTEP_METRICS_TOKEN`` is set, then a
+scraper sends it as ``Authorization: Bearer <token>``. Metrics name routes and counts,
+never people.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from sync import metrics as sync_metrics
+
+if TYPE_CHECKING:  # types only: nothing of the web framework is imported here
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["REGISTRY", "SQLITE_WRITER_WAIT", "MetricsMiddleware", "watch_event_loop"]
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+REQUEST_SECONDS = Histogram(
+    "doorstep_request_duration_seconds",
+    "Time from a request's arrival in the app to the last byte of its answer.",
+    ("method", "route", "status"),
+    buckets=_BUCKETS,
+    registry=REGISTRY,
+)
+LOOP_LAG = Histogram(
+    "doorstep_event_loop_lag_seconds",
+    "How late a 100 ms timer fired on the event loop.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+SQLITE_WRITER_WAIT = Histogram(
+    "doorstep_sqlite_writer_wait_seconds",
+    "Time a SQLite write transaction waited for the write lock (BEGIN IMMEDIATE).",
+    buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0),
+    registry=REGISTRY,
+)
+
+_UNTIMED = frozenset({"/sync/v1/events", "/metrics"})
+
+
+def _netstat(path: Path = Path("/proc/net/netstat")) -> dict[str, int]:
+    """The kernel's ``TcpExt`` counters, or nothing where there is no ``/proc``."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            return dict(zip(names.split()[1:], map(int, values.split()[1:]), strict=False))
+    return {}
+
+
+class _KernelAndSync(Collector):
+    def collect(self) -> Iterator[Metric]:
+        tcp = _netstat()
+        for key, name in (("ListenOverflows", "overflows"), ("ListenDrops", "drops")):
+            if key in tcp:
+                yield CounterMetricFamily(
+                    f"doorstep_tcp_listen_{name}",
+                    f"The kernel's TcpExt {key} (machine-wide).",
+                    value=tcp[key],
+                )
+        family = CounterMetricFamily(
+            "doorstep_sync", "What the sync engine did (sync/metrics.py).", labels=("name",)
+        )
+        for name, value in sorted(sync_metrics.snapshot().items()):
+            family.add_metric((name,), value)
+        yield family
+
+
+REGISTRY.register(_KernelAndSync())
+
+
+class MetricsMiddleware:
+    """Times each request by its route template (set by Litestar's router)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [0]
+
+        async def timed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            route = scope.get("path_template") or "unmatched"
+            if route not in _UNTIMED:
+                REQUEST_SECONDS.labels(
+                    scope.get("method", ""), route, str(status[0] or 500)
+                ).observe(time.perf_counter() - start)
+
+
+async def watch_event_loop(interval: float = 0.1) -> None:
+    """Forever: sleep ``interval`` and record how much later than asked it woke."""
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(interval)
+        LOOP_LAG.observe(max(0.0, loop.time() - asked - interval))
