@@ -18,11 +18,5 @@ export function can(user, ability) {
   return Boolean(user && ABILITIES[ability]?.includes(user.role));
 }
 
-export const roleName = (role) =>
-  ({
-    admin: "admin",
-    dispatcher: "dispatcher",
-    auditor: "callback auditor",
-    provider_manager: "provider manager",
-    technician: "technician",
-  })[role] || role;
+/** A role as people read it, from the server's labels ("auditor" → "回访审核员"). */
+export const roleName = (role) => code("role", role);
