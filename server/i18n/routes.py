@@ -61,6 +61,9 @@ class LabelsController(Controller):
         locale = choose(lang, None, request.headers.get("accept-language"))
         return Response(
             LabelsOut(locale=locale, locales=list(LOCALES), labels=code_labels(locale)),
-            headers={"Vary": "Accept-Language", "Content-Language": locale},
-            cache_control=CacheControlHeader(max_age=300, public=True),
+            headers={
+                "Vary": "Accept-Language",
+                "Content-Language": locale,
+                "Cache-Control": CacheControlHeader(max_age=300, public=True).to_header(),
+            },
         )

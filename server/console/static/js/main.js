@@ -33,7 +33,8 @@ function renderChrome(user) {
   const nav = document.getElementById("nav");
   const who = document.getElementById("who");
   const { path } = parse();
-  replace(nav, user ? navRoutes().filter((r) => r.roles.includes(user.role)).map((r) =>
+  replace(nav, user ? navRoutes().filter((r) => r.roles.includes(user.role)
+    && !(r.brandOnly && user.provider_id)).map((r) =>
     h("a", { href: "#" + r.path, "aria-current": path.startsWith(r.path) ? "page" : null },
       t(r.nav))) : []);
   replace(who, user ? [
@@ -78,7 +79,7 @@ async function route() {
     return;
   }
   const title = t(r.title);
-  if (!r.public && !r.roles.includes(user.role)) {
+  if (!r.public && (!r.roles.includes(user.role) || (r.brandOnly && user.provider_id))) {
     renderChrome(user);
     replace(main, h("h1", { tabindex: "-1" }, t("app.not_for_role")),
       h("p", {}, t("app.no_page_for_role", { role: roleName(user.role), page: title })));
