@@ -2,6 +2,8 @@
 // mirror them (server/auth/guards.py, the jobs routes) so nobody is offered a button that
 // can only answer 403.
 
+import { code } from "./i18n.js";
+
 export const CONSOLE_ROLES = ["admin", "dispatcher", "auditor", "provider_manager"];
 
 const ABILITIES = {
