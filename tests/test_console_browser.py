@@ -394,9 +394,7 @@ def _raw_keys(text: str) -> list[str]:
     keys = set(json.loads((CATALOGS / "en.json").read_text(encoding="utf-8")))
     spaces = {k.split(".")[0] for k in keys}
     return [
-        m.group(0)
-        for m in re.finditer(r"\b([a-z]+)\.[a-z0-9_]+\b", text)
-        if m.group(1) in spaces
+        m.group(0) for m in re.finditer(r"\b([a-z]+)\.[a-z0-9_]+\b", text) if m.group(1) in spaces
     ]
 
 
@@ -470,6 +468,7 @@ def test_the_main_pages_in_chinese_then_english(console: Console) -> None:
     assert "预约确认" in row.text and "发送终止" in row.text
     row.find_element(By.CSS_SELECTOR, ".retry-form button").click()
     console.text_in("#flash", "已重新排队")
+
     async def status(s: Any) -> str | None:
         n = await s.get(Notification, letter)
         return n.status if n is not None else None

@@ -165,9 +165,12 @@ async def window_text(
     return window(start, end, await _zone(session, job), locale)
 
 
-async def claim_time(session: AsyncSession, job: Job, at: datetime) -> str:
+async def claim_time(session: AsyncSession, job: Job, at: datetime | None) -> str:
     """``14:05`` in the city's zone: when the technician says nobody was home."""
-    return format_time(at, await _zone(session, job), await message_locale(session, job))
+    locale = await message_locale(session, job)
+    if at is None:
+        return t(locale, "sms", "to_be_arranged")
+    return format_time(at, await _zone(session, job), locale)
 
 
 def _due(now: datetime) -> object:
