@@ -180,14 +180,47 @@ export function localMidnight(d = new Date()) {
   return m;
 }
 
-/** yyyy-mm-dd and hh:mm in the browser's zone, for date and time inputs. */
-export function dateInput(d) {
-  const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+/** The wall clock of `d` in `tz` (the browser's zone without one). */
+function wall(d, tz) {
+  if (!tz) {
+    return { y: d.getFullYear(), mo: d.getMonth() + 1, d: d.getDate(), h: d.getHours(),
+      mi: d.getMinutes() };
+  }
+  const parts = {};
+  for (const p of new Intl.DateTimeFormat("en-US", { timeZone: tz, hourCycle: "h23",
+    year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric" })
+    .formatToParts(d)) parts[p.type] = Number(p.value);
+  return { y: parts.year, mo: parts.month, d: parts.day, h: parts.hour % 24, mi: parts.minute };
 }
-export function timeInput(d) {
+
+/** yyyy-mm-dd and hh:mm for date and time inputs, in `tz` (a job's city) or the
+ * browser's zone. */
+export function dateInput(d, tz) {
   const p = (n) => String(n).padStart(2, "0");
-  return `${p(d.getHours())}:${p(d.getMinutes())}`;
+  const w = wall(d, tz);
+  return `${w.y}-${p(w.mo)}-${p(w.d)}`;
+}
+export function timeInput(d, tz) {
+  const p = (n) => String(n).padStart(2, "0");
+  const w = wall(d, tz);
+  return `${p(w.h)}:${p(w.mi)}`;
+}
+
+/** The instant a date input and a time input mean in `tz` ("2026-12-03", "14:00",
+ * "Asia/Shanghai" → 06:00 UTC); the browser's zone without one. Invalid: an invalid Date. */
+export function fromInputs(ymd, hm, tz) {
+  if (!tz) return new Date(`${ymd}T${hm}`);
+  const [y, mo, d] = String(ymd).split("-").map(Number);
+  const [h, mi] = String(hm).split(":").map(Number);
+  const asUtc = Date.UTC(y, mo - 1, d, h, mi);
+  if (Number.isNaN(asUtc)) return new Date(NaN);
+  // The zone's offset at that moment, found from its wall clock; twice, for DST edges.
+  let at = asUtc;
+  for (let i = 0; i < 2; i += 1) {
+    const w = wall(new Date(at), tz);
+    at -= Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi) - asUtc;
+  }
+  return new Date(at);
 }
 
 // --- numbers and money -------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 import { api } from "../api.js";
 import { h, replace, table, field, select, submitting, flash, when, windowText, label,
-  dateInput, timeInput, zoneOf } from "../dom.js";
+  dateInput, timeInput, fromInputs, zoneOf } from "../dom.js";
 import { t, k } from "../i18n.js";
 import { go } from "../router.js";
 import { CONSOLE_ROLES, can } from "../roles.js";
@@ -152,16 +152,16 @@ function appointmentForm(job, tz) {
   const start = job.window_start ? new Date(job.window_start) : nextHour();
   const end = job.window_end ? new Date(job.window_end) : new Date(start.getTime() + 2 * 3600e3);
   const date = h("input", { type: "date", name: "date", id: "appt-date", required: true,
-    value: dateInput(start) });
+    value: dateInput(start, tz) });
   const from = h("input", { type: "time", name: "from", id: "appt-from", required: true,
-    value: timeInput(start), step: 900 });
+    value: timeInput(start, tz), step: 900 });
   const to = h("input", { type: "time", name: "to", id: "appt-to", required: true,
-    value: timeInput(end), step: 900 });
+    value: timeInput(end, tz), step: 900 });
   const reason = h("input", { name: "reason", id: "appt-reason", maxlength: 500 });
   const booked = Boolean(job.window_start);
   const form = h("form", { id: "appointment-form", class: "card" },
     h("h3", {}, booked ? t("job.reschedule") : t("job.book_heading")),
-    field(t("job.date"), date), h("div", { class: "row" }, field(t("job.from"), from),
+    field(t("job.date"), date, tz ? t("job.zone_hint", { zone: tz }) : null), h("div", { class: "row" }, field(t("job.from"), from),
       field(t("job.to"), to)),
     field(t("job.reason_told"), reason),
     h("button", { type: "submit", class: "primary" }, booked ? t("job.reschedule")
@@ -169,8 +169,9 @@ function appointmentForm(job, tz) {
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     submitting(form, async () => {
-      const s = new Date(`${date.value}T${from.value}`);
-      const e = new Date(`${date.value}T${to.value}`);
+      // typed in the city's clock, whatever the browser's zone
+      const s = fromInputs(date.value, from.value, tz);
+      const e = fromInputs(date.value, to.value, tz);
       if (Number.isNaN(s.getTime()) || Number.isNaN(e.getTime())) {
         throw new Error(t("job.enter_times"));
       }
