@@ -59,7 +59,7 @@ function retryForm(n) {
     submitting(form, async () => {
       await api(`/notifications/${n.id}/retry`, { method: "POST" });
       flash(t("dead.queued", { recipient: n.recipient }));
-      go("/dead-letters", { t: Date.now() });
+      go("/dead-letters");
     });
   });
   return form;
