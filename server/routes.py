@@ -24,6 +24,7 @@ def route_handlers() -> list[Any]:
         ViolationController,
     )
     from server.customers.routes import ApplianceController, CustomerController
+    from server.i18n.routes import LabelsController
     from server.jobs.repeat_routes import RepeatRepairController
     from server.jobs.routes import JobController
     from server.notifications.routes import NotificationController, ReceiptController
@@ -62,4 +63,5 @@ def route_handlers() -> list[Any]:
         SmsController,
         ReceiptController,
         CallRecordController,
+        LabelsController,
     ]

@@ -188,7 +188,7 @@ def test_fabricated_not_home_ranks_first_and_contradicted_moves_everything(
         lambda s: s.scalars(select(Notification).where(Notification.template == "claim_not_home")),
     )
     bodies = [n.body for n in asked]
-    assert len(bodies) == 2 and all("reply HOME" in b for b in bodies)
+    assert len(bodies) == 2 and all("在家" in b for b in bodies)  # zh-CN, the brand's default
 
     tech_before = _scorecard(client, auditor, "technicians", world["tech1"])
     prov_before = _scorecard(client, auditor, "providers", world["p1"])

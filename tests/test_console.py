@@ -3,11 +3,14 @@ browser there, and ``GET /board`` (sections, order, names, the jobs API's scope)
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from world import assert_error, login, run_db
+from world import PASSWORD, assert_error, login, run_db
 
 from server.db.models import Job
 
@@ -133,3 +136,91 @@ def test_board_bad_input(client, world):
         400,
         "invalid_request",
     )
+
+
+# --- the console's languages ---------------------------------------------------------------
+
+STATIC = Path(__file__).resolve().parents[1] / "server" / "console" / "static"
+CATALOGS = {loc: STATIC / "i18n" / f"{loc}.json" for loc in ("zh-CN", "en")}
+_CALL = re.compile(r"\b[tk]\(\s*\"([^\"]+)\"")
+_LITERAL = re.compile(r"\"([a-z]+\.[a-z0-9_]+)\"")
+_ATTR = re.compile(r"data-i18n(?:-[a-z-]+)?=\"([^\"]+)\"")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def _code(text: str) -> str:
+    """JavaScript without its comments (which quote keys as examples)."""
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    return "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
+
+
+def _catalogs() -> dict[str, dict[str, str]]:
+    return {loc: json.loads(path.read_text(encoding="utf-8")) for loc, path in CATALOGS.items()}
+
+
+def _used_keys(namespaces: set[str]) -> dict[str, str]:
+    """Every key the pages use, with a file that uses it: t("…") and k("…") calls, any
+    string literal shaped like a key of a known namespace (t(cond ? "a.x" : "a.y")), and
+    data-i18n attributes of the HTML."""
+    used: dict[str, str] = {}
+    for path in sorted((STATIC / "js").rglob("*.js")):
+        code = _code(path.read_text(encoding="utf-8"))
+        for key in _CALL.findall(code):
+            used.setdefault(key, path.name)
+        for key in _LITERAL.findall(code):
+            if key.split(".")[0] in namespaces:
+                used.setdefault(key, path.name)
+    for path in sorted(STATIC.rglob("*.html")):
+        for key in _ATTR.findall(path.read_text(encoding="utf-8")):
+            used.setdefault(key, path.name)
+    return used
+
+
+def test_every_console_key_is_in_every_catalog():
+    catalogs = _catalogs()
+    zh, en = catalogs["zh-CN"], catalogs["en"]
+    assert set(zh) == set(en), (
+        f"only in zh-CN: {sorted(set(zh) - set(en))}; only in en: {sorted(set(en) - set(zh))}"
+    )
+    used = _used_keys({key.split(".")[0] for key in en})
+    for loc, catalog in catalogs.items():
+        missing = {key: where for key, where in used.items() if key not in catalog}
+        assert not missing, f"{CATALOGS[loc].name} lacks {missing}"
+        empty = [key for key, text in catalog.items() if not text.strip()]
+        assert not empty, f"{CATALOGS[loc].name} has empty entries {empty}"
+    unused = sorted(set(en) - set(used))
+    assert not unused, f"keys no page uses (remove them from both catalogs): {unused}"
+    for key in en:
+        assert set(_PLACEHOLDER.findall(zh[key])) == set(_PLACEHOLDER.findall(en[key])), key
+
+
+def test_catalogs_are_served_and_labels_come_from_the_server(client):
+    for loc in CATALOGS:
+        r = client.get(f"/console/i18n/{loc}.json")
+        assert r.status_code == 200 and r.json()["board.title"], loc
+    zh = client.get("/i18n/labels").json()  # no token: the sign-in page needs them too
+    assert zh["locale"] == "zh-CN" and zh["locales"] == ["zh-CN", "en"]
+    assert zh["labels"]["job_kind"]["repair"] == "维修"
+    assert "error" not in zh["labels"] and "sms" not in zh["labels"]
+    en = client.get("/i18n/labels", params={"lang": "en"}).json()
+    assert en["labels"]["job_status"]["en_route"] == "On the way"
+    assert en["labels"]["notification_status"]["dead_letter"] == "Dead letter"
+    assert set(en["labels"]) == set(zh["labels"])
+    for context, codes in en["labels"].items():
+        assert set(codes) == set(zh["labels"][context]), context
+    browser = client.get("/i18n/labels", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert browser.json()["locale"] == "en"
+
+
+def test_a_user_chooses_their_language(client, world):
+    auth = login(client, "dispatcher")
+    assert client.get("/auth/me", headers=auth).json()["locale"] is None
+    r = client.put("/auth/me/locale", json={"locale": "en"}, headers=auth)
+    assert r.status_code == 200 and r.json()["locale"] == "en"
+    assert client.get("/auth/me", headers=auth).json()["locale"] == "en"
+    again = client.post("/auth/login", json={"username": "dispatcher", "password": PASSWORD})
+    assert again.json()["user"]["locale"] == "en"  # the console reads it at sign-in
+    bad = client.put("/auth/me/locale", json={"locale": "fr"}, headers=auth)
+    assert bad.status_code in (400, 422) and bad.json()["code"], bad.text
+    r = client.put("/auth/me/locale", json={"locale": None}, headers=auth)
+    assert r.status_code == 200 and r.json()["locale"] is None

@@ -3,11 +3,18 @@ a dispatcher assigns and reschedules a job, an auditor finds a fabricated "not h
 claim at the top of the callback queue, reads its evidence, records "contradicted" and
 sees the technician's scorecard change, a technician is refused a console, a provider
 manager sees only their provider. Outcomes are checked through the API.
-Screenshots of every page go to ``test-artifacts/console/``."""
+
+The console speaks zh-CN (the brand's default) and en: the desk users of the flows above
+chose English (their saved preference); an admin who chose nothing sees the main pages in
+Chinese, switches to English and back. Screenshots of every page, in both languages, go
+to ``test-artifacts/console/``."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -20,7 +27,9 @@ from browser import ARTIFACTS, chromium, unavailable
 from servers import ServerProcess
 from test_callbacks import fabricated_not_home, genuine_not_home
 from test_sync_api import Phone
-from world import PASSWORD, World, build_world
+from world import PASSWORD, World, build_world, run_db
+
+from server.db.models import Notification
 
 REASON = unavailable()
 pytestmark = [
@@ -30,11 +39,14 @@ pytestmark = [
 
 TZ = ZoneInfo("Asia/Shanghai")  # the browser's zone; the world's cities are in it too
 WAIT = 20  # seconds a page may take to show what a step expects (a bound, not a measure)
+CATALOGS = Path(__file__).resolve().parents[1] / "server" / "console" / "static" / "i18n"
+ENGLISH_DESK = ("dispatcher", "auditor", "manager1", "tech1")
+"""Users whose saved language is English (the flows below read English text)."""
 
 
 class Console:
-    def __init__(self, server: ServerProcess, world: World, driver: Any) -> None:
-        self.server, self.world, self.driver = server, world, driver
+    def __init__(self, server: ServerProcess, world: World, driver: Any, url: str) -> None:
+        self.server, self.world, self.driver, self.url = server, world, driver, url
         self.http = httpx.Client(base_url=server.url, timeout=10)
 
     # --- the API, to arrange and to check ---------------------------------------------
@@ -70,7 +82,7 @@ class Console:
             main = self.driver.execute_script("return document.body.innerText")
             raise AssertionError(
                 f"the page did not get there; screenshot {shot}; url {self.driver.current_url};"
-                f" page text:\n{main[:3000]}"
+                f" page text:\n{main[:3000]}\nbrowser errors: {self.js_errors()}"
             ) from None
 
     def css(self, selector: str) -> Any:
@@ -139,7 +151,9 @@ def console(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     try:
         # A tablet in landscape.
         with chromium(width=1024, height=768, tz=str(TZ)) as driver:
-            console = Console(server, world, driver)
+            console = Console(server, world, driver, url)
+            for who in ENGLISH_DESK:
+                console.api("PUT", "/auth/me/locale", who=who, json={"locale": "en"})
             try:
                 yield console
             finally:
@@ -284,8 +298,8 @@ def test_auditor_contradicts_a_fabricated_not_home_claim(console: Console) -> No
     console.css("#outcome-form-comment").send_keys("I was home all afternoon, nobody came.")
     console.css("#outcome-form button[type=submit]").click()
     console.text_in("#flash", "violation was recorded")
-    console.text_in("#violations", "false not home")
-    console.text_in("#outcomes", "contradicted")
+    console.text_in("#violations", "False not home")
+    console.text_in("#outcomes", "Contradicted")
     console.shot("11-callback-contradicted")
 
     done = console.api("GET", f"/callbacks/{task['id']}", who="auditor")
@@ -372,4 +386,120 @@ def test_provider_manager_sees_only_their_provider(console: Console) -> None:
     console.text_in("main h1", "Not for your role")
     r = console.http.get("/callbacks", headers=console.token("manager1"))
     assert r.status_code == 403
+    assert console.js_errors() == []
+
+
+def _raw_keys(text: str) -> list[str]:
+    """Catalog keys shown as they are: a key a page uses but no catalog has."""
+    keys = set(json.loads((CATALOGS / "en.json").read_text(encoding="utf-8")))
+    spaces = {k.split(".")[0] for k in keys}
+    return [
+        m.group(0) for m in re.finditer(r"\b([a-z]+)\.[a-z0-9_]+\b", text) if m.group(1) in spaces
+    ]
+
+
+def test_the_main_pages_in_chinese_then_english(console: Console) -> None:
+    """An admin who never chose a language gets zh-CN: headings, labels of codes, money
+    in ¥; the switch changes the page and saves the choice; both sets of screenshots."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    w = console.world
+    start = _local(datetime.now(TZ) + timedelta(days=1), time(14, 0))
+    job = console.job(
+        kind="repair",
+        appliance_id=str(w["appliance1"]),
+        window_start=start.isoformat(),
+        window_end=(start + timedelta(hours=2)).isoformat(),
+        description="不出热水",
+    )
+
+    async def dead_letter(s: Any) -> uuid.UUID:
+        n = Notification(
+            template="appointment_booked",
+            recipient="+8613912345678",
+            body="【上门服务】您的维修服务已预约。",
+            params={},
+            job_id=uuid.UUID(job["id"]),
+            status="dead_letter",
+            attempts=6,
+            error="gateway answered 500",
+            failed_at=datetime.now(TZ),
+        )
+        s.add(n)
+        await s.flush()
+        return n.id
+
+    letter = run_db(console.url, dead_letter)
+    console.api("PUT", "/auth/me/locale", who="admin", json={"locale": None})
+    console.open("/login")
+    console.driver.execute_script("localStorage.clear(); sessionStorage.clear()")
+    console.driver.refresh()
+    console.text_in("main h1", "登录")
+    assert console.driver.execute_script("return document.documentElement.lang") == "zh-CN"
+    console.shot("zh-00-login")
+    console.sign_in("admin")
+
+    pages = [
+        ("/board", "调度看板", "zh-01-board"),
+        (f"/jobs/{job['id']}", f"工单 {job['number']}", "zh-02-job"),
+        ("/customers?phone=13912345678", "客户", "zh-03-customers"),
+        ("/callbacks", "回访队列", "zh-04-callbacks"),
+        ("/scorecards", "绩效", "zh-05-scorecards"),
+        ("/dead-letters", "未送达的短信", "zh-06-dead-letters"),
+    ]
+    for path, heading, shot in pages:
+        console.open(path)
+        console.text_in("main h1", heading)
+        console.wait(lambda d: d.find_element(By.ID, "main").get_attribute("aria-busy") is None)
+        text = console.css("body").text
+        assert not _raw_keys(text), (path, _raw_keys(text))
+        console.shot(shot)
+    console.open(f"/jobs/{job['id']}")
+    console.text_in("main h1", job["number"])
+    facts = console.css(".facts").text
+    assert "维修" in facts and "repair" not in facts, facts  # labels, not codes
+    console.open("/board")
+    console.text_in("#upcoming", job["number"])
+    assert "维修" in console.css("#upcoming").text
+    assert "14:00" in console.css("#upcoming").text  # the city's time
+    console.open("/dead-letters")
+    row = console.css(f"#dead-letters tr[data-notification='{letter}']")
+    assert "预约确认" in row.text and "发送终止" in row.text
+    row.find_element(By.CSS_SELECTOR, ".retry-form button").click()
+    console.text_in("#flash", "已重新排队")
+
+    async def status(s: Any) -> str | None:
+        n = await s.get(Notification, letter)
+        return n.status if n is not None else None
+
+    assert run_db(console.url, status) == "queued"
+    console.shot("zh-07-dead-letter-retried")
+
+    # The switch: English at once, saved for the user, <html lang> follows.
+    Select(console.css("#lang-switch")).select_by_value("en")
+    console.text_in("main h1", "Undelivered messages")
+    assert console.driver.execute_script("return document.documentElement.lang") == "en"
+    assert console.api("GET", "/auth/me", who="admin")["locale"] == "en"
+    for path, heading, shot in [
+        ("/board", "Dispatcher board", "en-01-board"),
+        (f"/jobs/{job['id']}", f"Job {job['number']}", "en-02-job"),
+        ("/callbacks", "Callback queue", "en-04-callbacks"),
+        ("/scorecards", "Scorecards", "en-05-scorecards"),
+        ("/dead-letters", "Undelivered messages", "en-06-dead-letters"),
+    ]:
+        console.open(path)
+        console.text_in("main h1", heading)
+        console.wait(lambda d: d.find_element(By.ID, "main").get_attribute("aria-busy") is None)
+        assert not _raw_keys(console.css("body").text), path
+        console.shot(shot)
+    console.text_in("#nav", "Undelivered SMS")
+
+    # Signed in again elsewhere, the saved choice wins over this browser's.
+    console.driver.execute_script("localStorage.setItem('doorstep.locale', 'zh-CN')")
+    console.sign_in("admin")
+    console.text_in("main h1", "Dispatcher board")
+    Select(console.css("#lang-switch")).select_by_value("zh-CN")
+    console.text_in("main h1", "调度看板")
+    console.api("PUT", "/auth/me/locale", who="admin", json={"locale": None})
     assert console.js_errors() == []

@@ -258,3 +258,42 @@ def test_a_failed_receipt_is_listed_with_the_dead_letters(client, world, databas
     assert r.json()["status"] == "failed"
     listed = client.get("/notifications/dead-letters", headers=desk).json()["items"]
     assert [(m["id"], m["error"]) for m in listed] == [(message["id"], "handset_off")]
+
+
+def test_messages_are_in_chinese_with_the_citys_local_times(client, world):
+    """The brand's customers read zh-CN: the catalog's ``sms`` template, the job kind as a
+    label, the appointment in the city's zone (Asia/Shanghai, not UTC), formatted by Babel."""
+    from server.i18n import window
+
+    desk = login(client, "dispatcher")
+    job = make_job(client, desk, world)
+    old = (job["window_start"], job["window_end"])
+    r = client.post(
+        f"/jobs/{job['id']}/reschedule",
+        json={**_window(48), "reason": "customer asked"},
+        headers=desk,
+    )
+    assert r.status_code == 200, r.text
+    moved = r.json()
+    (message,) = _messages(client, desk, job["id"])
+    assert message["template"] == "appointment_rescheduled"
+    body = message["body"]
+
+    def local(start: str, end: str) -> str:
+        s, e = datetime.fromisoformat(start), datetime.fromisoformat(end)
+        return window(s, e, "Asia/Shanghai", "zh-CN")
+
+    assert body.startswith("【上门服务】") and "维修" in body and job["number"] in body
+    assert local(*old) in body and local(moved["window_start"], moved["window_end"]) in body
+    assert "repair" not in body and "UTC" not in body
+    shanghai = datetime.fromisoformat(moved["window_start"]).astimezone(UTC) + timedelta(hours=8)
+    assert shanghai.strftime("%H:%M") in body  # the city's clock (UTC+8), not UTC
+
+    r = client.post(
+        f"/jobs/{job['id']}/cancel", json={"reason": "customer cancelled"}, headers=desk
+    )
+    assert r.status_code == 200, r.text
+    cancelled = [
+        m for m in _messages(client, desk, job["id"]) if m["template"] == "appointment_cancelled"
+    ]
+    assert cancelled and "已取消" in cancelled[0]["body"]

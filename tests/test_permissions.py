@@ -72,6 +72,8 @@ RULES: dict[str, Rule] = {
     "POST /auth/refresh": PUBLIC,
     "POST /auth/logout": PUBLIC,
     "GET /auth/me": Rule(ANY),
+    "PUT /auth/me/locale": Rule(ANY),
+    "GET /i18n/labels": PUBLIC,
     # jobs
     "GET /jobs": Rule(ANY),
     "POST /jobs": Rule(WRITERS),

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, post, put
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth.schemas import LoginRequest, LogoutRequest, Me, RefreshRequest, TokenPair
+from server.auth.schemas import (
+    LocaleIn,
+    LoginRequest,
+    LogoutRequest,
+    Me,
+    RefreshRequest,
+    TokenPair,
+)
 from server.auth.service import AuthService, me_of
 from server.context import RequestContext
 from server.db.models.user import User
@@ -51,4 +58,15 @@ class AuthController(Controller):
         user = await db.get(User, ctx.principal.user_id)
         if user is None:
             raise Unauthorized("user_disabled", "This account no longer exists.")
+        return me_of(user)
+
+    @put("/me/locale", status_code=HTTP_200_OK)
+    async def set_locale(self, db: AsyncSession, ctx: RequestContext, data: LocaleIn) -> Me:
+        """Choose the language the console (and this user's error messages, reports) is
+        shown in: ``zh-CN`` or ``en``; null goes back to the brand's default."""
+        user = await db.get(User, ctx.principal.user_id)
+        if user is None:
+            raise Unauthorized("user_disabled", "This account no longer exists.")
+        user.locale = data.locale
+        await db.flush()
         return me_of(user)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
-__all__ = ["LoginRequest", "LogoutRequest", "Me", "RefreshRequest", "TokenPair"]
+__all__ = ["LocaleIn", "LoginRequest", "LogoutRequest", "Me", "RefreshRequest", "TokenPair"]
 
 Username = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["tech1"])]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=256, examples=["doorstep-demo"])]
@@ -37,6 +37,14 @@ class Me(msgspec.Struct):
     role: str
     provider_id: uuid.UUID | None
     skill_level: str | None
+    locale: str | None = None
+    """The language the user chose (``zh-CN`` or ``en``); None: not chosen, the
+    console shows the brand's default (``zh-CN``)."""
+
+
+class LocaleIn(msgspec.Struct, forbid_unknown_fields=True):
+    locale: Literal["zh-CN", "en"] | None
+    """``zh-CN`` or ``en``; null forgets the choice (the brand's default again)."""
 
 
 class TokenPair(msgspec.Struct):

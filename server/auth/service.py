@@ -31,6 +31,7 @@ def me_of(user: User) -> Me:
         role=user.role,
         provider_id=user.provider_id,
         skill_level=user.skill_level,
+        locale=user.locale,
     )
 
 

@@ -27,7 +27,7 @@ from server.callbacks.policy import policy_of
 from server.db.dialect import insert_for
 from server.db.engine import Database
 from server.db.models import CallbackTask, City, Job, JobEvent, Notification
-from server.notifications.outbox import enqueue, local_time
+from server.notifications.outbox import claim_time, enqueue
 from sync.vocabulary import CLOSED_STATUSES, JobStatus, UnableReason
 
 __all__ = ["ask_customer", "on_job_event", "refresh_risk", "sweep_status_checks"]
@@ -102,13 +102,9 @@ async def _open_claim_task(
 
 async def ask_customer(session: AsyncSession, job: Job, task: CallbackTask) -> Notification | None:
     """Queue "our technician reports nobody was home at 14:05; reply if you were"."""
-    city = await session.get(City, job.city_id)
     at = task.claimed_device_time or task.claimed_at
     return await enqueue(
-        session,
-        job,
-        "claim_not_home",
-        {"time": local_time(at, city.timezone if city else "UTC")[-5:]},
+        session, job, "claim_not_home", {"time": await claim_time(session, job, at)}
     )
 
 

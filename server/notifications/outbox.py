@@ -6,6 +6,10 @@ Statuses: ``queued`` -> ``sending`` -> ``accepted`` (the gateway has it) ->
 gateway is configured. A failed try waits (``retry_delay``) and is tried again, up to
 ``sms_max_attempts``; then, or at once when the gateway refuses the message, it is a
 ``dead_letter`` that the desk lists and can retry (``retry``).
+
+Bodies are written in the customer's language (the brand's default, zh-CN, until
+customers carry a preference) from the ``msgctxt "sms"`` entries of the gettext catalogs,
+with the job's kind as a label and times in the city's zone (Babel).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.db.base import utcnow
 from server.db.engine import Database
 from server.db.models import City, Customer, Job, Notification
+from server.i18n import format_time, label, t, window
+from server.i18n.catalog import pick
 from server.notifications.gateway import (
     LogSender,
     PermanentFailure,
@@ -35,10 +41,13 @@ __all__ = [
     "LogSender",
     "RetryPolicy",
     "Sender",
+    "claim_time",
     "drain",
     "enqueue",
     "local_time",
+    "message_locale",
     "retry",
+    "window_text",
 ]
 
 log = logging.getLogger("doorstep.notifications")
@@ -78,7 +87,7 @@ def local_time(at: datetime | None, tz: str) -> str:
     return at.astimezone(zone).strftime("%a %d %b %H:%M")
 
 
-TEMPLATES = {
+TEMPLATES = {  # English defaults; the catalogs' ``sms`` entries are what is sent
     "appointment_booked": "Your {kind} visit ({number}) is booked for {new_window}.",
     "appointment_rescheduled": (
         "Your {kind} visit ({number}) has moved from {old_window} to {new_window}. "
@@ -99,11 +108,24 @@ TEMPLATES = {
 async def enqueue(
     session: AsyncSession, job: Job, template: str, params: dict[str, str]
 ) -> Notification | None:
-    """Queue a message to the job's customer (first phone). None if they have no phone."""
+    """Queue a message to the job's customer (first phone), in their language. None if
+    they have no phone."""
     customer = await session.get(Customer, job.customer_id)
     if customer is None or not customer.phones:
         return None
-    body = TEMPLATES[template].format(number=job.number, kind=job.kind, **params)
+    locale = _locale_of(customer)
+    key = template
+    if template == "appointment_booked" and "link" not in params:
+        key = "appointment_booked_nolink"  # no customer page link to give
+    body = t(
+        locale,
+        "sms",
+        key,
+        TEMPLATES[template],
+        number=job.number,
+        kind=label(locale, "job_kind", job.kind),
+        **params,
+    )
     n = Notification(
         template=template,
         recipient=customer.phones[0].number,
@@ -117,14 +139,38 @@ async def enqueue(
     return n
 
 
+def _locale_of(customer: Customer | None) -> str:
+    return pick(getattr(customer, "locale", None))
+
+
+async def message_locale(session: AsyncSession, job: Job) -> str:
+    """The language of messages to the job's customer: their own once customers carry a
+    preference, else the brand's default (zh-CN)."""
+    return _locale_of(await session.get(Customer, job.customer_id))
+
+
+async def _zone(session: AsyncSession, job: Job) -> str:
+    city = await session.get(City, job.city_id)
+    return city.timezone if city else "UTC"
+
+
 async def window_text(
     session: AsyncSession, job: Job, start: datetime | None, end: datetime | None
 ) -> str:
-    city = await session.get(City, job.city_id)
-    tz = city.timezone if city else "UTC"
+    """An appointment as the customer reads it: ``12月2日周三 14:00-16:00`` in the
+    city's zone and the customer's language; "(to be arranged)" when there is none."""
+    locale = await message_locale(session, job)
     if start is None:
-        return local_time(None, tz)
-    return f"{local_time(start, tz)} to {local_time(end, tz)[-5:]}"
+        return t(locale, "sms", "to_be_arranged")
+    return window(start, end, await _zone(session, job), locale)
+
+
+async def claim_time(session: AsyncSession, job: Job, at: datetime | None) -> str:
+    """``14:05`` in the city's zone: when the technician says nobody was home."""
+    locale = await message_locale(session, job)
+    if at is None:
+        return t(locale, "sms", "to_be_arranged")
+    return format_time(at, await _zone(session, job), locale)
 
 
 def _due(now: datetime) -> object:

@@ -1,5 +1,8 @@
 // The JSON API with the signed-in user's tokens. Tokens live in sessionStorage (this tab
 // only, gone when it closes); no cookies, so no cross-site request can act for the user.
+// Every request says the page's language, so the API's messages come in it.
+
+import { locale } from "./i18n.js";
 
 const KEY = "doorstep.session";
 
@@ -31,12 +34,19 @@ function save(pair) {
   );
 }
 
+/** The signed-in user as the API last described them (e.g. a new locale). */
+export function updateUser(user) {
+  const s = session();
+  if (!s) return;
+  sessionStorage.setItem(KEY, JSON.stringify({ ...s, user }));
+}
+
 export function forget() {
   sessionStorage.removeItem(KEY);
 }
 
 async function send(method, path, body, token) {
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", "Accept-Language": locale() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
   return fetch(path, {

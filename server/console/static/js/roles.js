@@ -2,6 +2,8 @@
 // mirror them (server/auth/guards.py, the jobs routes) so nobody is offered a button that
 // can only answer 403.
 
+import { code } from "./i18n.js";
+
 export const CONSOLE_ROLES = ["admin", "dispatcher", "auditor", "provider_manager"];
 
 const ABILITIES = {
@@ -18,11 +20,5 @@ export function can(user, ability) {
   return Boolean(user && ABILITIES[ability]?.includes(user.role));
 }
 
-export const roleName = (role) =>
-  ({
-    admin: "admin",
-    dispatcher: "dispatcher",
-    auditor: "callback auditor",
-    provider_manager: "provider manager",
-    technician: "technician",
-  })[role] || role;
+/** A role as people read it, from the server's labels ("auditor" → "回访审核员"). */
+export const roleName = (role) => code("role", role);

@@ -3,20 +3,19 @@
 
 import { api } from "../api.js";
 import { h, replace, table, field, select, when, day, label, localMidnight } from "../dom.js";
+import { t, k } from "../i18n.js";
 import { go } from "../router.js";
 import { CONSOLE_ROLES } from "../roles.js";
 import { STATUSES, jobColumns, fillClock } from "./jobrows.js";
 
 export const page = {
   path: "/board",
-  title: "Dispatcher board",
-  nav: "Board",
+  title: k("board.title"),
+  nav: k("nav.board"),
   roles: CONSOLE_ROLES,
   render,
 };
 
-const GROUPS = [["", "no grouping"], ["status", "status"], ["provider", "provider"],
-  ["technician", "technician"]];
 let knownTechnicians = new Map(); // kept while a technician filter narrows the board
 
 let ticker = null;
@@ -39,20 +38,24 @@ async function render(main, { query, current }) {
     }
   }
 
+  const groups = [["", t("board.group_none")], ["status", t("board.group_status")],
+    ["provider", t("board.group_provider")], ["technician", t("board.group_technician")]];
   const form = h("form", { class: "filters", id: "board-filters", role: "search",
-    "aria-label": "Filter the board" },
-    field("Provider", select("provider", [["", "all providers"],
+    "aria-label": t("board.filter_label") },
+    field(t("col.provider"), select("provider", [["", t("filter.all_providers")],
       ...providers.map((p) => [p.id, p.name])], query.provider)),
-    field("Technician", select("technician", [["", "all technicians"],
+    field(t("col.technician"), select("technician", [["", t("filter.all_technicians")],
       ...[...knownTechnicians].sort((a, b) => String(a[1]).localeCompare(b[1]))],
       query.technician)),
-    field("Status", select("status", [["", "any status"], ...STATUSES.map((s) => [s, label(s)])],
-      query.status)),
-    field("Days", select("days", [[1, "today"], [3, "3 days"], [7, "7 days"], [14, "14 days"]],
-      days)),
-    field("Group by", select("group", GROUPS, query.group)),
-    h("button", { type: "submit" }, "Apply"),
-    h("button", { type: "button", class: "link", onclick: () => go("/board", {}) }, "Clear"));
+    field(t("col.status"), select("status", [["", t("filter.any_status")],
+      ...STATUSES.map((s) => [s, label(s, "job_status")])], query.status)),
+    field(t("board.days"), select("days", [[1, t("board.days_today")],
+      [3, t("board.days_n", { n: 3 })], [7, t("board.days_n", { n: 7 })],
+      [14, t("board.days_n", { n: 14 })]], days)),
+    field(t("board.group_by"), select("group", groups, query.group)),
+    h("button", { type: "submit" }, t("filter.apply")),
+    h("button", { type: "button", class: "link", onclick: () => go("/board", {}) },
+      t("filter.clear")));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const f = new FormData(form);
@@ -62,20 +65,20 @@ async function render(main, { query, current }) {
   const group = query.group;
   const grouped = (items) => {
     if (!group) return null;
-    const key = (j) => group === "status" ? label(j.status)
-      : group === "provider" ? (j.provider_id ? names[j.provider_id] : "unassigned")
-      : (j.technician_id ? names[j.technician_id] : "no technician");
+    const key = (j) => group === "status" ? label(j.status, "job_status")
+      : group === "provider" ? (j.provider_id ? names[j.provider_id] : t("common.unassigned"))
+      : (j.technician_id ? names[j.technician_id] : t("board.no_technician"));
     const map = new Map();
     for (const j of items) {
-      const k = key(j) || "—";
-      if (!map.has(k)) map.set(k, []);
-      map.get(k).push(j);
+      const g = key(j) || "—";
+      if (!map.has(g)) map.set(g, []);
+      map.get(g).push(j);
     }
     return [...map].sort((a, b) => a[0].localeCompare(b[0])).map(([l, rows]) => ({
       label: l, rows }));
   };
   const more = (s) => (s.total > s.items.length
-    ? h("p", { class: "muted" }, `Showing ${s.items.length} of ${s.total}: narrow the filter.`)
+    ? h("p", { class: "muted" }, t("board.showing", { shown: s.items.length, total: s.total }))
     : null);
   const section = (id, title, s, opts = {}) => h("section", { "aria-labelledby": `${id}-h` },
     h("h2", { id: `${id}-h` }, title, h("span", { class: "count" }, ` ${s.total}`)),
@@ -86,23 +89,22 @@ async function render(main, { query, current }) {
 
   const late = board.clocks.items.filter((j) => j.overdue.length).length;
   replace(main,
-    h("h1", { tabindex: "-1" }, "Dispatcher board"),
+    h("h1", { tabindex: "-1" }, t("board.title")),
     form,
     h("p", { class: "summary" },
-      h("strong", { class: late ? "late" : null }, `${late} overdue`), " · ",
-      `${board.pending.total} waiting for an appointment · ${board.today.total} today · `,
-      `updated ${when(board.now)} `,
+      h("strong", { class: late ? "late" : null }, t("board.overdue", { n: late })), " · ",
+      t("board.summary", { pending: board.pending.total, today: board.today.total,
+        updated: when(board.now) }), " ",
       h("button", { type: "button", class: "link", onclick: () => go("/board", query) },
-        "Refresh")),
-    section("clocks", "SLA clocks", board.clocks, { clocks: true, noGroup: true,
-      caption: "Urgent and overdue jobs, overdue first", empty: "No urgent or overdue jobs." }),
-    section("today", `Today, ${day(board.day_start)}`, board.today,
-      { empty: "No appointments today." }),
-    section("upcoming", `Upcoming, to ${day(new Date(new Date(board.horizon_end) - 1))}`,
-      board.upcoming, { empty: "No upcoming appointments." }),
-    section("pending", "Waiting for an appointment", board.pending,
-      { caption: "Open jobs without an appointment, oldest first",
-        empty: "Every open job has an appointment." }),
+        t("common.refresh"))),
+    section("clocks", t("board.clocks"), board.clocks, { clocks: true, noGroup: true,
+      caption: t("board.clocks_caption"), empty: t("board.clocks_empty") }),
+    section("today", t("board.today", { day: day(board.day_start) }), board.today,
+      { empty: t("board.today_empty") }),
+    section("upcoming", t("board.upcoming", { day: day(new Date(new Date(board.horizon_end) - 1)) }),
+      board.upcoming, { empty: t("board.upcoming_empty") }),
+    section("pending", t("board.pending"), board.pending,
+      { caption: t("board.pending_caption"), empty: t("board.pending_empty") }),
   );
 
   // The clocks tick in the page; the data is as fresh as the last load.

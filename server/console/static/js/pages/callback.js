@@ -3,16 +3,18 @@
 // SMS replies and violations, then the evidence. Task and evidence load in parallel.
 
 import { api } from "../api.js";
-import { h, replace, table, field, select, submitting, flash, when, label } from "../dom.js";
+import { h, replace, table, field, select, submitting, flash, when, label, money } from "../dom.js";
+import { t, k } from "../i18n.js";
 import { go } from "../router.js";
 import { can } from "../roles.js";
-import { KINDS, OUTCOMES, SATISFACTION, factorList, riskBadge, dueText, money } from "./audit.js";
+import { kindLabel, OUTCOMES, outcomeHint, SATISFACTION, factorList, riskBadge,
+  dueText } from "./audit.js";
 import { plotSection, timelineSection, checkinsSection, photosSection, reportSection,
   historySection } from "./evidence.js";
 
 export const page = {
   path: "/callbacks/:id",
-  title: "Callback",
+  title: k("callback.title"),
   roles: ["admin", "auditor", "dispatcher"],
   render,
 };
@@ -27,36 +29,42 @@ async function render(main, { params, user, current }) {
   const mine = task.holder_id === user.id;
 
   const facts = h("dl", { class: "facts" },
-    dt("Claim", `${KINDS[task.kind] || label(task.kind)}${task.unable_reason
-      ? ` (${label(task.unable_reason)})` : ""} · ${when(task.claimed_at)}`),
-    dt("Appointment", task.window_start ? `${when(task.window_start)} – ${when(task.window_end)}`
-      : "none"),
-    dt("Technician", `${task.technician_name || "—"} · ${task.provider_name || "—"}`),
-    dt("Customer", task.customer_name),
-    dt("State", [label(task.state), task.result ? ` · ${label(task.result)}` : "",
-      ` · attempt ${task.attempts} of ${task.max_attempts}`]),
-    dt("Due", h("span", { class: task.overdue && task.state === "open" ? "late" : null },
+    dt(t("callback.claim"), `${kindLabel(task.kind)}${task.unable_reason
+      ? ` (${label(task.unable_reason, "unable_reason")})` : ""} · ${when(task.claimed_at)}`),
+    dt(t("col.appointment"), task.window_start
+      ? `${when(task.window_start)} – ${when(task.window_end)}` : t("common.none")),
+    dt(t("col.technician"), `${task.technician_name || "—"} · ${task.provider_name || "—"}`),
+    dt(t("col.customer"), task.customer_name),
+    dt(t("callbacks.state"), [label(task.state, "callback_state"), task.result
+      ? ` · ${label(task.result, "outcome")}` : "",
+      ` · ${t("callback.attempt", { n: task.attempts, max: task.max_attempts })}`]),
+    dt(t("col.due"), h("span", { class: task.overdue && task.state === "open" ? "late" : null },
       `${dueText(task)} (${when(task.due_at)})`)),
-    task.next_attempt_at ? dt("Call again", `from ${when(task.next_attempt_at)}`) : null,
-    dt("Held by", task.holder_id ? `${mine ? "you" : task.holder_name} until ${
-      when(task.held_until)}` : "nobody"),
-    task.customer_reply ? dt("Customer's SMS", label(task.customer_reply)) : null,
+    task.next_attempt_at ? dt(t("callback.call_again"), t("callback.from",
+      { time: when(task.next_attempt_at) })) : null,
+    dt(t("col.held_by"), task.holder_id ? t("callback.held_until", {
+      who: mine ? t("common.you") : task.holder_name, time: when(task.held_until) })
+      : t("common.nobody")),
+    task.customer_reply ? dt(t("callback.customer_sms"), label(task.customer_reply,
+      "customer_reply")) : null,
   );
 
   replace(main,
-    h("p", { class: "crumbs" }, h("a", { href: "#/callbacks" }, "Callbacks"), " › ",
+    h("p", { class: "crumbs" }, h("a", { href: "#/callbacks" }, t("nav.callbacks")), " › ",
       task.job_number),
-    h("h1", { tabindex: "-1" }, `Callback ${task.job_number} `, riskBadge(task.risk_score)),
-    h("p", {}, h("a", { href: `#/jobs/${task.job_id}` }, `Job ${task.job_number}`), " · ",
-      h("a", { href: `#/jobs/${task.job_id}/report` }, "Service report")),
+    h("h1", { tabindex: "-1" }, t("callback.heading", { number: task.job_number }), " ",
+      riskBadge(task.risk_score)),
+    h("p", {}, h("a", { href: `#/jobs/${task.job_id}` }, t("job.heading",
+      { number: task.job_number })), " · ",
+      h("a", { href: `#/jobs/${task.job_id}/report` }, t("report.title"))),
     h("div", { class: "cols" },
       h("section", { "aria-labelledby": "why-h" },
         h("h2", { id: "why-h" },
-          `${task.risk_score} % likely false (model ${task.risk_model || "–"}): why`),
+          t("callback.why", { score: task.risk_score, model: task.risk_model || "–" })),
         h("div", { id: "risk-factors" }, factorList(task.risk_factors)),
-        h("h2", {}, "The claim"), facts),
+        h("h2", {}, t("callback.the_claim")), facts),
       work ? h("section", { "aria-labelledby": "act-h", class: "actions" },
-        h("h2", { id: "act-h" }, "Your call"), actions(task, mine)) : null),
+        h("h2", { id: "act-h" }, t("callback.your_call")), actions(task, mine)) : null),
     entriesSection(task, work),
     plotSection(ev), timelineSection(ev), checkinsSection(ev), photosSection(ev),
     reportSection(ev, task.job_id), historySection(ev));
@@ -76,25 +84,27 @@ function post(task, path, body, text) {
 
 function actions(task, mine) {
   if (task.state !== "open") {
-    return h("p", { class: "muted" }, `Closed: ${label(task.result || task.state)}. ` +
-      "Correct an entry below if it was wrong.");
+    return h("p", { class: "muted" }, t("callback.closed", { result: task.result
+      ? label(task.result, "outcome") : label(task.state, "callback_state") }));
   }
   if (!mine) {
     const form = h("form", { id: "take-form", class: "card" },
-      h("p", {}, task.holder_id ? `${task.holder_name} holds this task now.`
-        : "Take the task to call the customer: nobody else can work it while you hold it."),
-      h("button", { type: "submit", class: "primary" }, "Take"));
+      h("p", {}, task.holder_id ? t("callback.held_by_other", { name: task.holder_name })
+        : t("callback.take_hint")),
+      h("button", { type: "submit", class: "primary" }, t("callbacks.take")));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      submitting(form, post(task, "take", undefined, () => `You hold ${task.job_number}.`));
+      submitting(form, post(task, "take", undefined, () => t("callbacks.you_hold",
+        { number: task.job_number })));
     });
     return form;
   }
   const release = h("form", { id: "release-form" },
-    h("button", { type: "submit" }, "Release without an outcome"));
+    h("button", { type: "submit" }, t("callback.release")));
   release.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    submitting(release, post(task, "release", undefined, () => `${task.job_number} released.`));
+    submitting(release, post(task, "release", undefined, () => t("callback.released",
+      { number: task.job_number })));
   });
   return [outcomeForm(task), release];
 }
@@ -102,29 +112,30 @@ function actions(task, mine) {
 /** The outcome form; with `corrects`, it replaces that entry (entries are never edited). */
 function outcomeForm(task, corrects = null) {
   const id = corrects ? "correct-form" : "outcome-form";
-  const radios = OUTCOMES.map(([value, name, hint]) => h("label", { class: "choice" },
+  const radios = OUTCOMES.map((value) => h("label", { class: "choice" },
     h("input", { type: "radio", name: "outcome", value, required: true, id: `${id}-${value}` }),
-    ` ${name} `,
-    h("small", { class: "muted" }, hint)));
-  const satisfaction = select("satisfaction", [["", "— not asked —"], ...SATISFACTION]);
+    ` ${label(value, "outcome")} `,
+    h("small", { class: "muted" }, outcomeHint(value))));
+  const satisfaction = select("satisfaction", [["", t("callback.not_asked")],
+    ...SATISFACTION.map((x) => [x, label(x, "satisfaction")])]);
   satisfaction.id = `${id}-satisfaction`;
   const comment = h("textarea", { name: "comment", id: `${id}-comment`, maxlength: 2000,
     rows: 3 });
   const form = h("form", { id, class: "card" },
-    h("h3", {}, corrects ? "Correct this entry" : "Record the outcome"),
-    h("fieldset", {}, h("legend", {}, "What the customer said"), radios),
-    field("Satisfaction", satisfaction, task.kind === "completion"
-      ? "Required when a completion is confirmed." : "Only for confirmed completions."),
-    field("Comment", comment),
-    h("button", { type: "submit", class: "primary" }, corrects ? "Record the correction"
-      : "Record"),
+    h("h3", {}, corrects ? t("callback.correct_entry") : t("callback.record_outcome")),
+    h("fieldset", {}, h("legend", {}, t("callback.customer_said")), radios),
+    field(t("col.satisfaction"), satisfaction, task.kind === "completion"
+      ? t("callback.satisfaction_required") : t("callback.satisfaction_only")),
+    field(t("col.comment"), comment),
+    h("button", { type: "submit", class: "primary" }, corrects ? t("callback.record_correction")
+      : t("callback.record")),
     corrects ? h("button", { type: "button", class: "link", onclick: () => form.remove() },
-      "Cancel") : null);
+      t("common.cancel")) : null);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const outcome = form.querySelector("input[name=outcome]:checked")?.value;
     if (!outcome) {
-      flash("Choose what the customer said.", "error");
+      flash(t("callback.choose_outcome"), "error");
       form.querySelector("input[name=outcome]").focus();
       return;
     }
@@ -132,8 +143,8 @@ function outcomeForm(task, corrects = null) {
     if (satisfaction.value) body.satisfaction = satisfaction.value;
     if (corrects) body.corrects = corrects;
     submitting(form, post(task, "outcomes", body,
-      (out) => `${task.job_number}: ${label(outcome)} recorded${out.violations.some(
-        (v) => !v.voided_at) ? " — a violation was recorded and the job reopened" : ""}.`));
+      (out) => t(out.violations.some((v) => !v.voided_at) ? "callback.recorded_violation"
+        : "callback.recorded", { number: task.job_number, outcome: label(outcome, "outcome") })));
   });
   return form;
 }
@@ -145,31 +156,32 @@ function entriesSection(task, work) {
     slot.querySelector("input")?.focus();
   };
   return h("section", { "aria-labelledby": "entries-h" },
-    h("h2", { id: "entries-h" }, "Outcomes, replies, violations"),
-    table({ id: "outcomes", caption: "Outcomes, oldest first: entries are never edited, a " +
-      "correction replaces one", columns: [
-      { label: "Recorded", cell: (o) => [when(o.recorded_at), h("small", { class: "block muted" },
-        o.recorded_by_name || "")] },
-      { label: "Outcome", cell: (o) => h("span", { class: o.corrected_by ? "struck" : null },
-        label(o.outcome)) },
-      { label: "Satisfaction", cell: (o) => label(o.satisfaction) },
-      { label: "Comment", cell: (o) => o.comment || "—" },
-      { label: "Status", cell: (o) => [o.corrects ? "corrects an earlier entry. " : "",
-        o.corrected_by ? "replaced by a correction" : "current",
+    h("h2", { id: "entries-h" }, t("callback.entries")),
+    table({ id: "outcomes", caption: t("callback.outcomes_caption"), columns: [
+      { label: t("col.recorded"), cell: (o) => [when(o.recorded_at), h("small",
+        { class: "block muted" }, o.recorded_by_name || "")] },
+      { label: t("col.outcome"), cell: (o) => h("span", { class: o.corrected_by ? "struck" : null },
+        label(o.outcome, "outcome")) },
+      { label: t("col.satisfaction"), cell: (o) => label(o.satisfaction, "satisfaction") },
+      { label: t("col.comment"), cell: (o) => o.comment || "—" },
+      { label: t("col.status"), cell: (o) => [o.corrects ? t("callback.corrects_earlier") : "",
+        o.corrected_by ? t("callback.replaced") : t("callback.current"),
         work && !o.corrected_by ? [" ", h("button", { type: "button", class: "link correct",
-          onclick: correct(o) }, "Correct this entry")] : null] },
-    ], rows: task.outcomes, empty: "No outcome yet." }),
+          onclick: correct(o) }, t("callback.correct_entry"))] : null] },
+    ], rows: task.outcomes, empty: t("callback.no_outcome") }),
     slot,
-    table({ id: "replies", caption: "The customer's SMS replies", columns: [
-      { label: "Received", cell: (r) => when(r.received_at) },
-      { label: "Meaning", cell: (r) => label(r.meaning) },
-      { label: "Text", cell: (r) => r.body },
-    ], rows: task.replies, empty: "No SMS reply." }),
-    table({ id: "violations", caption: "Violations this task caused", columns: [
-      { label: "Recorded", cell: (v) => when(v.recorded_at) },
-      { label: "Kind", cell: (v) => label(v.kind) },
-      { label: "Technician", cell: (v) => `${v.technician_name || "—"} · ${v.provider_name || "—"}` },
-      { label: "Fine", num: true, cell: (v) => money(v.fine_amount, v.currency) },
-      { label: "Status", cell: (v) => (v.voided_at ? `voided ${when(v.voided_at)}` : "counts") },
-    ], rows: task.violations, empty: "No violation." }));
+    table({ id: "replies", caption: t("callback.replies_caption"), columns: [
+      { label: t("callback.received"), cell: (r) => when(r.received_at) },
+      { label: t("callback.meaning"), cell: (r) => label(r.meaning, "customer_reply") },
+      { label: t("callback.text"), cell: (r) => r.body },
+    ], rows: task.replies, empty: t("callback.no_reply") }),
+    table({ id: "violations", caption: t("callback.violations_caption"), columns: [
+      { label: t("col.recorded"), cell: (v) => when(v.recorded_at) },
+      { label: t("col.kind"), cell: (v) => label(v.kind, "violation_kind") },
+      { label: t("col.technician"), cell: (v) => `${v.technician_name || "—"} · ${
+        v.provider_name || "—"}` },
+      { label: t("col.fine"), num: true, cell: (v) => money(v.fine_amount, v.currency) },
+      { label: t("col.status"), cell: (v) => (v.voided_at ? t("callback.voided",
+        { time: when(v.voided_at) }) : t("callback.counts")) },
+    ], rows: task.violations, empty: t("callback.no_violation") }));
 }

@@ -2,6 +2,9 @@
 // rate per period, one line per name). Values are 0..1 rates; null means "none to count".
 // Each chart has a text title; the numbers are in the table beside it.
 
+import { t } from "../i18n.js";
+import { pct } from "../dom.js";
+
 const NS = "http://www.w3.org/2000/svg";
 const COLOURS = ["#1f5fa8", "#c2571a", "#2e8540", "#8e44ad", "#b00020", "#5d6d7e"];
 
@@ -16,7 +19,7 @@ function s(tag, attrs, ...children) {
   return el;
 }
 
-const pctText = (v) => (v === null ? "—" : `${Math.round(v * 100)}%`);
+const pctText = (v) => (v === null ? "—" : pct(Math.round(v * 100) / 100));
 
 /** rows: [{name, value}] → horizontal bars, longest label on the left. */
 export function barChart({ id, title, rows }) {
@@ -36,7 +39,7 @@ export function barChart({ id, title, rows }) {
       r.value === null ? null : s("rect", { x: left, y, height: bar,
         width: Math.max(1, x(r.value) - left) }),
       s("text", { x: (r.value === null ? left : x(r.value)) + 4, y: y + bar * 0.7,
-        class: "value" }, r.value === null ? "none surveyed" : pctText(r.value)));
+        class: "value" }, r.value === null ? t("chart.none_surveyed") : pctText(r.value)));
   });
   return s("svg", { id, class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
     "aria-label": title }, s("title", {}, title), ticks, bars);

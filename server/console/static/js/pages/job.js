@@ -4,14 +4,15 @@
 
 import { api } from "../api.js";
 import { h, replace, table, field, select, submitting, flash, when, windowText, label,
-  dateInput, timeInput } from "../dom.js";
+  dateInput, timeInput, fromInputs, zoneOf } from "../dom.js";
+import { t, k } from "../i18n.js";
 import { go } from "../router.js";
 import { CONSOLE_ROLES, can } from "../roles.js";
 import { statusBadge, clockCell } from "./jobrows.js";
 
 export const page = {
   path: "/jobs/:id",
-  title: "Job",
+  title: k("job.title"),
   roles: CONSOLE_ROLES,
   render,
 };
@@ -28,49 +29,55 @@ async function render(main, { params, user, current }) {
     api("/providers"),
   ]);
   if (!current()) return;
+  const tz = zoneOf(job.city_id);
   const names = Object.fromEntries(providers.map((p) => [p.id, p.name]));
   candidates.forEach((c) => (names[c.technician_id] = c.full_name));
   const customerBox = h("div", { id: "customer", "aria-live": "polite" },
-    h("p", { class: "muted" }, "Loading the customer…"));
+    h("p", { class: "muted" }, t("job.loading_customer")));
   const open = !CLOSED.includes(job.status);
 
   const facts = h("dl", { class: "facts" },
-    dt("Status", statusBadge(job.status)),
-    dt("Kind", `${label(job.kind)} · ${label(job.priority)} · from ${label(job.source)}`),
-    dt("Appointment", windowText(job.window_start, job.window_end)),
-    dt("Provider", job.provider_id ? names[job.provider_id] || job.provider_id : "unassigned"),
-    dt("Technician", job.technician_id ? names[job.technician_id] || "(not a candidate now)"
-      : "—"),
-    job.priority === "urgent" || job.overdue.length ? dt("SLA clock", clockCell(job)) : null,
-    dt("Description", job.description || "—"),
-    job.unable_reason ? dt("Could not complete", label(job.unable_reason)) : null,
-    job.cancel_reason ? dt("Cancelled", job.cancel_reason) : null,
-    dt("Created", when(job.created_at)),
+    dt(t("col.status"), statusBadge(job.status)),
+    dt(t("col.kind"), t("job.kind_line", { kind: label(job.kind, "job_kind"),
+      priority: label(job.priority, "job_priority"), source: label(job.source, "job_source") })),
+    dt(t("col.appointment"), windowText(job.window_start, job.window_end, tz)),
+    dt(t("col.provider"), job.provider_id ? names[job.provider_id] || job.provider_id
+      : t("common.unassigned")),
+    dt(t("col.technician"), job.technician_id ? names[job.technician_id]
+      || t("job.not_a_candidate") : "—"),
+    job.priority === "urgent" || job.overdue.length ? dt(t("col.sla_clock"), clockCell(job))
+      : null,
+    dt(t("job.description"), job.description || "—"),
+    job.unable_reason ? dt(t("job.could_not_complete"), label(job.unable_reason,
+      "unable_reason")) : null,
+    job.cancel_reason ? dt(t("job.cancelled"), job.cancel_reason) : null,
+    dt(t("customers.created"), when(job.created_at, tz)),
   );
 
   const actions = [];
   if (dispatch && open) {
     actions.push(assignForm(job, candidates, providers, names));
-    actions.push(appointmentForm(job));
+    actions.push(appointmentForm(job, tz));
     if (job.priority === "urgent" && !job.contacted_at) actions.push(contactedForm(job));
   }
   if (can(user, "cancel") && open) actions.push(cancelForm(job));
 
   replace(main,
-    h("p", { class: "crumbs" }, h("a", { href: "#/board" }, "Board"), " › ", job.number),
-    h("h1", { tabindex: "-1" }, `Job ${job.number}`),
-    h("p", {}, h("a", { href: `#/jobs/${id}/report`, id: "report-link" }, "Service report")),
+    h("p", { class: "crumbs" }, h("a", { href: "#/board" }, t("nav.board")), " › ", job.number),
+    h("h1", { tabindex: "-1" }, t("job.heading", { number: job.number })),
+    h("p", {}, h("a", { href: `#/jobs/${id}/report`, id: "report-link" }, t("report.title"))),
     h("div", { class: "cols" },
-      h("section", { "aria-labelledby": "facts-h" }, h("h2", { id: "facts-h" }, "Details"), facts,
-        h("h2", {}, "Customer"), customerBox),
+      h("section", { "aria-labelledby": "facts-h" }, h("h2", { id: "facts-h" }, t("col.details")),
+        facts, h("h2", {}, t("col.customer")), customerBox),
       actions.length ? h("section", { "aria-labelledby": "act-h", class: "actions" },
-        h("h2", { id: "act-h" }, "Actions"), actions) : null),
-    h("section", { "aria-labelledby": "hist-h" }, h("h2", { id: "hist-h" }, "History"),
-      table({ id: "history", caption: "Every change to the job, oldest first", columns: [
-        { label: "When", cell: (e) => when(e.at) },
-        { label: "What", cell: (e) => label(e.kind) },
-        { label: "Who", cell: (e) => `${label(e.actor_role || "system")} · ${e.source}` },
-        { label: "Details", cell: (e) => details(e.data, names) },
+        h("h2", { id: "act-h" }, t("job.actions")), actions) : null),
+    h("section", { "aria-labelledby": "hist-h" }, h("h2", { id: "hist-h" }, t("job.history")),
+      table({ id: "history", caption: t("job.history_caption"), columns: [
+        { label: t("col.when"), cell: (e) => when(e.at, tz) },
+        { label: t("col.what"), cell: (e) => label(e.kind, "job_event") },
+        { label: t("col.who"), cell: (e) => `${e.actor_role ? label(e.actor_role, "role")
+          : t("common.system")} · ${e.source}` },
+        { label: t("col.details"), cell: (e) => details(e.data, names, tz) },
       ], rows: history })),
   );
 
@@ -78,10 +85,10 @@ async function render(main, { params, user, current }) {
   api(`/customers/${job.customer_id}`).then((c) => {
     if (!current()) return;
     replace(customerBox, h("dl", { class: "facts" },
-      dt("Name", h("a", { href: `#/customers?name=${encodeURIComponent(c.name)}` }, c.name)),
-      dt("Address", c.address),
-      dt("Phones", c.phones.map((p) => `${p.number} (${p.label})`).join(", ")),
-      c.notes ? dt("Notes", c.notes) : null));
+      dt(t("job.name"), h("a", { href: `#/customers?name=${encodeURIComponent(c.name)}` }, c.name)),
+      dt(t("customers.address"), c.address),
+      dt(t("customers.phones"), c.phones.map((p) => `${p.number} (${p.label})`).join(", ")),
+      c.notes ? dt(t("customers.notes"), c.notes) : null));
   }, (err) => replace(customerBox, h("p", { class: "muted" }, err.message)));
 }
 
@@ -90,9 +97,9 @@ function dt(term, value) {
 }
 
 /** An event's data, readable: windows as times, ids as names when the page knows them. */
-function details(data, names) {
+function details(data, names, tz) {
   const show = (v) => {
-    if (v && typeof v === "object" && "start" in v) return windowText(v.start, v.end);
+    if (v && typeof v === "object" && "start" in v) return windowText(v.start, v.end, tz);
     if (v && typeof v === "object") {
       return Object.entries(v).map(([k, x]) => `${label(k)} ${show(x)}`).join(", ");
     }
@@ -110,12 +117,12 @@ function done(job, text) {
 }
 
 function assignForm(job, candidates, providers, names) {
-  const tech = select("technician_id", [["", "— the provider picks later —"],
-    ...candidates.map((c) => [c.technician_id, `${c.is_installer ? "★ installer · " : ""}${
-      c.full_name} · ${names[c.provider_id] || "?"} · ${c.skill_level || "—"} · ${
-      c.open_jobs} open`])], job.technician_id);
+  const tech = select("technician_id", [["", t("job.provider_picks")],
+    ...candidates.map((c) => [c.technician_id, `${c.is_installer ? t("job.installer") : ""}${
+      c.full_name} · ${names[c.provider_id] || "?"} · ${label(c.skill_level, "skill_level")} · ${
+      t("job.open_jobs", { n: c.open_jobs })}`])], job.technician_id);
   tech.id = "assign-technician";
-  const prov = select("provider_id", [["", "— choose —"], ...providers.filter((p) => p.active)
+  const prov = select("provider_id", [["", t("job.choose")], ...providers.filter((p) => p.active)
     .map((p) => [p.id, p.name])], job.provider_id);
   prov.id = "assign-provider";
   tech.addEventListener("change", () => {
@@ -124,53 +131,57 @@ function assignForm(job, candidates, providers, names) {
   });
   const reason = h("input", { name: "reason", id: "assign-reason", maxlength: 500 });
   const form = h("form", { id: "assign-form", class: "card" },
-    h("h3", {}, job.technician_id || job.provider_id ? "Reassign" : "Assign"),
-    field("Technician", tech, "Candidates: the appliance's installer first, then the least loaded."),
-    field("Provider", prov), field("Reason (optional)", reason),
-    h("button", { type: "submit", class: "primary" }, "Assign"));
+    h("h3", {}, job.technician_id || job.provider_id ? t("job.reassign") : t("job.assign")),
+    field(t("col.technician"), tech, t("job.candidates_hint")),
+    field(t("col.provider"), prov), field(t("job.reason_optional"), reason),
+    h("button", { type: "submit", class: "primary" }, t("job.assign")));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     submitting(form, async () => {
       const body = { provider_id: prov.value, reason: reason.value };
       if (tech.value) body.technician_id = tech.value;
-      if (!body.provider_id) throw new Error("Choose a provider or a technician.");
+      if (!body.provider_id) throw new Error(t("job.choose_provider"));
       const out = await api(`/jobs/${job.id}/assign`, { method: "POST", body });
-      done(out, `Job ${out.number} assigned.`);
+      done(out, t("job.assigned", { number: out.number }));
     });
   });
   return form;
 }
 
-function appointmentForm(job) {
+function appointmentForm(job, tz) {
   const start = job.window_start ? new Date(job.window_start) : nextHour();
   const end = job.window_end ? new Date(job.window_end) : new Date(start.getTime() + 2 * 3600e3);
   const date = h("input", { type: "date", name: "date", id: "appt-date", required: true,
-    value: dateInput(start) });
+    value: dateInput(start, tz) });
   const from = h("input", { type: "time", name: "from", id: "appt-from", required: true,
-    value: timeInput(start), step: 900 });
+    value: timeInput(start, tz), step: 900 });
   const to = h("input", { type: "time", name: "to", id: "appt-to", required: true,
-    value: timeInput(end), step: 900 });
+    value: timeInput(end, tz), step: 900 });
   const reason = h("input", { name: "reason", id: "appt-reason", maxlength: 500 });
   const booked = Boolean(job.window_start);
   const form = h("form", { id: "appointment-form", class: "card" },
-    h("h3", {}, booked ? "Reschedule" : "Book the appointment"),
-    field("Date", date), h("div", { class: "row" }, field("From", from), field("To", to)),
-    field("Reason (told to the customer)", reason),
-    h("button", { type: "submit", class: "primary" }, booked ? "Reschedule" : "Book"));
+    h("h3", {}, booked ? t("job.reschedule") : t("job.book_heading")),
+    field(t("job.date"), date, tz ? t("job.zone_hint", { zone: tz }) : null), h("div", { class: "row" }, field(t("job.from"), from),
+      field(t("job.to"), to)),
+    field(t("job.reason_told"), reason),
+    h("button", { type: "submit", class: "primary" }, booked ? t("job.reschedule")
+      : t("job.book")));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     submitting(form, async () => {
-      const s = new Date(`${date.value}T${from.value}`);
-      const e = new Date(`${date.value}T${to.value}`);
+      // typed in the city's clock, whatever the browser's zone
+      const s = fromInputs(date.value, from.value, tz);
+      const e = fromInputs(date.value, to.value, tz);
       if (Number.isNaN(s.getTime()) || Number.isNaN(e.getTime())) {
-        throw new Error("Enter a date and both times.");
+        throw new Error(t("job.enter_times"));
       }
       const body = { window_start: s.toISOString(), window_end: e.toISOString(),
         reason: reason.value };
       const out = booked
         ? await api(`/jobs/${job.id}/reschedule`, { method: "POST", body })
         : await api(`/jobs/${job.id}/appointment`, { method: "PUT", body });
-      done(out, `Job ${out.number}: appointment ${windowText(out.window_start, out.window_end)}.`);
+      done(out, t("job.appointment_set", { number: out.number,
+        window: windowText(out.window_start, out.window_end, tz) }));
     });
   });
   return form;
@@ -179,14 +190,14 @@ function appointmentForm(job) {
 function contactedForm(job) {
   const note = h("input", { name: "note", id: "contact-note", maxlength: 500 });
   const form = h("form", { id: "contacted-form", class: "card" },
-    h("h3", {}, "Customer reached"), field("Note (optional)", note),
-    h("button", { type: "submit" }, "Record contact now"));
+    h("h3", {}, t("job.reached")), field(t("job.note_optional"), note),
+    h("button", { type: "submit" }, t("job.record_contact")));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     submitting(form, async () => {
       const out = await api(`/jobs/${job.id}/contacted`, { method: "POST",
         body: { note: note.value } });
-      done(out, `Job ${out.number}: contact recorded.`);
+      done(out, t("job.contact_recorded", { number: out.number }));
     });
   });
   return form;
@@ -196,20 +207,20 @@ function cancelForm(job) {
   const reason = h("input", { name: "reason", id: "cancel-reason", required: true,
     maxlength: 500 });
   const form = h("form", { id: "cancel-form", class: "card danger" },
-    h("h3", {}, "Cancel the job"), field("Reason (required)", reason,
-      job.window_start ? "The customer is told." : null),
-    h("button", { type: "submit", class: "danger" }, "Cancel job"));
+    h("h3", {}, t("job.cancel_heading")), field(t("job.reason_required"), reason,
+      job.window_start ? t("job.customer_told") : null),
+    h("button", { type: "submit", class: "danger" }, t("job.cancel")));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     if (!reason.value.trim()) {
-      flash("Give a reason to cancel.", "error");
+      flash(t("job.give_reason"), "error");
       reason.focus();
       return;
     }
     submitting(form, async () => {
       const out = await api(`/jobs/${job.id}/cancel`, { method: "POST",
         body: { reason: reason.value.trim() } });
-      done(out, `Job ${out.number} cancelled.`);
+      done(out, t("job.cancelled_flash", { number: out.number }));
     });
   });
   return form;

@@ -1,14 +1,16 @@
 // Sign in with the API's accounts. Desk roles get the console; a technician is told to
-// use the phone app and their new login is ended at once.
+// use the phone app and their new login is ended at once. The page is in the language
+// chosen in this browser (zh-CN at first); once signed in, in the user's own.
 
 import { login, logout, session } from "../api.js";
 import { h, replace, field, errorText } from "../dom.js";
+import { t, k, setLocale, preferred, locale } from "../i18n.js";
 import { go } from "../router.js";
 import { CONSOLE_ROLES, roleName, homeOf } from "../roles.js";
 
 export const page = {
   path: "/login",
-  title: "Sign in",
+  title: k("login.title"),
   public: true,
   roles: [],
   render,
@@ -26,24 +28,23 @@ async function render(main, { query }) {
     autocomplete: "current-password" });
   const message = h("p", { class: "error", role: "alert", id: "login-error" });
   const form = h("form", { class: "card narrow", id: "login-form", novalidate: true },
-    field("Username", username), field("Password", password), message,
-    h("button", { type: "submit", class: "primary" }, "Sign in"));
+    field(t("login.username"), username), field(t("login.password"), password), message,
+    h("button", { type: "submit", class: "primary" }, t("login.submit")));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     message.textContent = "";
     if (!username.value || !password.value) {
-      message.textContent = "Enter your username and password.";
+      message.textContent = t("login.missing");
       (username.value ? password : username).focus();
       return;
     }
     form.setAttribute("aria-busy", "true");
     try {
       const who = await login(username.value.trim(), password.value);
+      if (preferred(who) !== locale()) await setLocale(preferred(who));
       if (!CONSOLE_ROLES.includes(who.role)) {
         await logout();
-        message.textContent =
-          `A ${roleName(who.role)} account has no console: ` +
-          "technicians work from the Doorstep app on their phone.";
+        message.textContent = t("login.no_console", { role: roleName(who.role) });
         password.value = "";
         username.focus();
         return;
@@ -58,6 +59,6 @@ async function render(main, { query }) {
       form.removeAttribute("aria-busy");
     }
   });
-  replace(main, h("h1", { tabindex: "-1" }, "Sign in to the Doorstep console"), form);
+  replace(main, h("h1", { tabindex: "-1" }, t("login.heading")), form);
   username.focus();
 }

@@ -4,6 +4,7 @@
 // exact enough for a few kilometres.
 
 import { h } from "../dom.js";
+import { t } from "../i18n.js";
 
 const NS = "http://www.w3.org/2000/svg";
 const RINGS = [100, 500, 1000, 3000, 10000, 30000];
@@ -30,8 +31,8 @@ export function project(origin, lat, lon) {
   };
 }
 
-const distText = (m) => (m >= 1000 ? `${(m / 1000).toFixed(m >= 10000 ? 0 : 1)} km`
-  : `${Math.round(m)} m`);
+const distText = (m) => (m >= 1000 ? t("unit.km", { n: (m / 1000).toFixed(m >= 10000 ? 0 : 1) })
+  : t("unit.m", { n: Math.round(m) }));
 
 /**
  * points: [{latitude, longitude, kind: "checkin"|"photo", label, fail?}]
@@ -39,7 +40,7 @@ const distText = (m) => (m >= 1000 ? `${(m / 1000).toFixed(m >= 10000 ? 0 : 1)} 
  */
 export function locationPlot(customer, points) {
   if (customer.latitude === null || customer.longitude === null) {
-    return h("p", { class: "muted" }, "The customer's address has no coordinates: nothing to plot.");
+    return h("p", { class: "muted" }, t("plot.no_coordinates"));
   }
   const placed = points.filter((p) => p.latitude !== null && p.longitude !== null)
     .map((p) => ({ ...p, ...project(customer, p.latitude, p.longitude) }));
@@ -54,7 +55,8 @@ export function locationPlot(customer, points) {
     s("text", { x: SIZE / 2 + 3, y: SIZE / 2 - r * scale - 3 }, distText(r))));
   const marks = placed.map((p, i) => {
     const { cx, cy } = px(p);
-    const title = s("title", {}, `${p.label}: ${distText(Math.hypot(p.x, p.y))} from the address`);
+    const title = s("title", {}, t("plot.mark_title", { label: p.label,
+      distance: distText(Math.hypot(p.x, p.y)) }));
     const cls = `mark ${p.kind}${p.fail ? " fail" : ""}`;
     return p.kind === "photo"
       ? s("g", { class: cls, "data-kind": p.kind }, title,
@@ -65,18 +67,17 @@ export function locationPlot(customer, points) {
   const c = SIZE / 2;
   const svg = s("svg", { viewBox: `0 0 ${SIZE} ${SIZE}`, class: "plot", id: "location-plot",
     role: "img", "aria-labelledby": "plot-title" },
-    s("title", { id: "plot-title" }, `Customer's address and ${placed.length} located ` +
-      `points; farthest ${distText(far)} away`),
+    s("title", { id: "plot-title" }, t("plot.title", { n: placed.length,
+      distance: distText(far) })),
     s("rect", { x: 0, y: 0, width: SIZE, height: SIZE, class: "bg" }),
     s("line", { x1: c, y1: 8, x2: c, y2: SIZE - 8, class: "axis" }),
     s("line", { x1: 8, y1: c, x2: SIZE - 8, y2: c, class: "axis" }),
-    s("text", { x: c + 4, y: 18, class: "north" }, "N"),
+    s("text", { x: c + 4, y: 18, class: "north" }, t("plot.north")),
     rings,
-    s("g", { class: "mark home", "data-kind": "customer" }, s("title", {}, "Customer's address"),
+    s("g", { class: "mark home", "data-kind": "customer" }, s("title", {}, t("plot.address")),
       s("rect", { x: c - 6, y: c - 6, width: 12, height: 12 })),
     marks);
   return h("figure", { class: "plot-box" }, svg,
-    h("figcaption", { class: "muted" }, "■ the address · ● check-ins (numbered, red outside " +
-      "the geofence) · ▲ photo GPS tags · rings at " +
-      RINGS.filter((r) => r <= extent).map(distText).join(", ")));
+    h("figcaption", { class: "muted" }, t("plot.legend", { rings:
+      RINGS.filter((r) => r <= extent).map(distText).join(", ") })));
 }

@@ -7,16 +7,17 @@
 import { fetchAuthed } from "../api.js";
 import { h, replace, flash } from "../dom.js";
 import { CONSOLE_ROLES } from "../roles.js";
+import { t, k, locale } from "../i18n.js";
 
 export const page = {
   path: "/jobs/:id/report",
-  title: "Service report",
+  title: k("report.title"),
   roles: CONSOLE_ROLES,
   render,
 };
 
 async function render(main, { params, current }) {
-  const res = await fetchAuthed(`/jobs/${params.id}/service-report.html`);
+  const res = await fetchAuthed(`/jobs/${params.id}/service-report.html?lang=${locale()}`);
   const doc = new DOMParser().parseFromString(await res.text(), "text/html");
   const images = [...doc.querySelectorAll("img[src]")];
   await Promise.all(images.map(async (img) => {
@@ -28,12 +29,13 @@ async function render(main, { params, current }) {
     try {
       img.setAttribute("src", await dataUrl(await (await fetchAuthed(src)).blob()));
     } catch {
-      img.replaceWith(doc.createTextNode(`[${img.getAttribute("alt") || "image"} unavailable]`));
+      img.replaceWith(doc.createTextNode(t("report.image_unavailable",
+        { name: img.getAttribute("alt") || t("report.image") })));
     }
   }));
   doc.querySelectorAll("script").forEach((s) => s.remove());
   if (!current()) return;
-  const title = doc.title || "Service report";
+  const title = doc.title || t("report.title");
   const frame = h("iframe", { id: "report-frame", title, sandbox: "allow-same-origin allow-modals",
     class: "report" });
   frame.addEventListener("load", () => {
@@ -43,16 +45,16 @@ async function render(main, { params, current }) {
   });
   frame.srcdoc = "<!DOCTYPE html>" + doc.documentElement.outerHTML;
   replace(main,
-    h("p", { class: "crumbs" }, h("a", { href: "#/board" }, "Board"), " › ",
-      h("a", { href: `#/jobs/${params.id}` }, "Job"), " › Service report"),
+    h("p", { class: "crumbs" }, h("a", { href: "#/board" }, t("nav.board")), " › ",
+      h("a", { href: `#/jobs/${params.id}` }, t("report.job")), ` › ${t("report.title")}`),
     h("h1", { tabindex: "-1" }, title),
     h("p", {}, h("button", { type: "button", id: "print-report", onclick: () => {
       try {
         frame.contentWindow.print();
       } catch {
-        flash("Printing is blocked here; use the browser's print command.", "error");
+        flash(t("report.print_blocked"), "error");
       }
-    } }, "Print")),
+    } }, t("report.print"))),
     frame);
 }
 

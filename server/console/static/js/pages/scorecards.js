@@ -4,17 +4,17 @@
 // provider: the API scopes every call.
 
 import { api, fetchAuthed } from "../api.js";
-import { h, replace, table, field, select, submitting, flash, when, label, dateInput,
-  localMidnight } from "../dom.js";
+import { h, replace, table, field, select, submitting, flash, when, date, label, dateInput,
+  localMidnight, money, pct } from "../dom.js";
+import { t, k } from "../i18n.js";
 import { go } from "../router.js";
 import { CONSOLE_ROLES } from "../roles.js";
-import { money, pct } from "./audit.js";
 import { barChart, lineChart } from "./charts.js";
 
 export const page = {
   path: "/scorecards",
-  title: "Scorecards",
-  nav: "Scorecards",
+  title: k("scorecards.title"),
+  nav: k("nav.scorecards"),
   roles: CONSOLE_ROLES,
   render,
 };
@@ -55,54 +55,56 @@ async function render(main, { query, current }) {
     p.items.find((x) => key(x) === key(r))?.very_satisfied_rate ?? null) }));
 
   replace(main,
-    h("h1", { tabindex: "-1" }, "Scorecards"),
+    h("h1", { tabindex: "-1" }, t("scorecards.title")),
     form,
-    h("p", { class: "summary" }, `${label(by)} with claims from ${from} to ${to} · ` +
-      `${cards.items.length} shown of ${cards.ranked} ranked · `, exportButton(by, from,
+    h("p", { class: "summary" }, t(by === "technicians" ? "scorecards.summary_technicians"
+      : "scorecards.summary_providers", { from: date(from), to: date(to),
+      shown: cards.items.length, ranked: cards.ranked }), " · ", exportButton(by, from,
       toExclusive, filters)),
-    table({ id: "scorecards", caption: "Ranked by very-satisfied rate, then count, then fewest " +
-      "contradicted claims", columns: columns(by, who),
-    rows: cards.items.map((r) => ({ ...r, __data: { row: key(r) } })),
-    empty: "No claims in this period." }),
+    table({ id: "scorecards", caption: t("scorecards.caption"), columns: columns(by, who),
+      rows: cards.items.map((r) => ({ ...r, __data: { row: key(r) } })),
+      empty: t("scorecards.empty") }),
     h("div", { class: "charts" },
-      h("figure", {}, h("figcaption", {}, "Very-satisfied rate in the period"),
-        barChart({ id: "chart-rate", title: "Very-satisfied rate by " + label(by.slice(0, -1)),
+      h("figure", {}, h("figcaption", {}, t("scorecards.rate_period")),
+        barChart({ id: "chart-rate", title: t(by === "technicians"
+          ? "scorecards.rate_by_technician" : "scorecards.rate_by_provider"),
           rows: cards.items.map((r) => ({ name: who(r), value: r.very_satisfied_rate })) })),
-      h("figure", {}, h("figcaption", {}, `Very-satisfied rate week by week (top ${TOP})`),
-        lineChart({ id: "chart-trend", title: `Very-satisfied rate per week, last ${WEEKS} weeks`,
+      h("figure", {}, h("figcaption", {}, t("scorecards.rate_weekly", { n: TOP })),
+        lineChart({ id: "chart-trend", title: t("scorecards.rate_weekly_title", { n: WEEKS }),
           periods: weeks.map((w) => w.from.slice(5)), series }))),
-    h("h2", {}, "Violations ", h("span", { class: "count" }, violations.length)),
-    table({ id: "violation-list", caption: "Contradicted claims in the period (voided ones " +
-      "left out)", columns: [
-      { label: "Recorded", cell: (v) => when(v.recorded_at) },
-      { label: "Job", cell: (v) => h("a", { href: `#/jobs/${v.job_id}/report`,
-        "aria-label": `Service report ${v.job_number}` }, v.job_number) },
-      { label: "Kind", cell: (v) => label(v.kind) },
-      { label: "Technician", cell: (v) => v.technician_name || "—" },
-      { label: "Provider", cell: (v) => v.provider_name || "—" },
-      { label: "Fine", num: true, cell: (v) => money(v.fine_amount, v.currency) },
-    ], rows: violations, empty: "No violation in this period." }));
+    h("h2", {}, t("scorecards.violations"), " ", h("span", { class: "count" },
+      violations.length)),
+    table({ id: "violation-list", caption: t("scorecards.violations_caption"), columns: [
+      { label: t("col.recorded"), cell: (v) => when(v.recorded_at) },
+      { label: t("col.job"), cell: (v) => h("a", { href: `#/jobs/${v.job_id}/report`,
+        "aria-label": t("common.report_of", { number: v.job_number }) }, v.job_number) },
+      { label: t("col.kind"), cell: (v) => label(v.kind, "violation_kind") },
+      { label: t("col.technician"), cell: (v) => v.technician_name || "—" },
+      { label: t("col.provider"), cell: (v) => v.provider_name || "—" },
+      { label: t("col.fine"), num: true, cell: (v) => money(v.fine_amount, v.currency) },
+    ], rows: violations, empty: t("scorecards.no_violation") }));
 }
 
 function columns(by, who) {
   const cols = [
-    { label: "Rank", num: true, cell: (r) => r.rank },
-    { label: by === "technicians" ? "Technician" : "Provider", cell: (r) => [who(r),
+    { label: t("scorecards.rank"), num: true, cell: (r) => r.rank },
+    { label: by === "technicians" ? t("col.technician") : t("col.provider"), cell: (r) => [who(r),
       by === "technicians" ? h("small", { class: "block muted" }, r.provider_name || "") : null] },
-    { label: "Jobs", num: true, cell: (r) => r.jobs },
-    { label: "Completed", num: true, cell: (r) => `${r.completed} (${pct(r.completion_rate)})` },
-    { label: "Very satisfied", num: true, cell: (r) =>
+    { label: t("scorecards.jobs"), num: true, cell: (r) => r.jobs },
+    { label: t("scorecards.completed"), num: true, cell: (r) =>
+      `${r.completed} (${pct(r.completion_rate)})` },
+    { label: t("scorecards.very_satisfied"), num: true, cell: (r) =>
       `${r.very_satisfied}/${r.surveyed} (${pct(r.very_satisfied_rate)})` },
-    { label: "First-time fix", num: true, cell: (r) => pct(r.first_time_fix_rate) },
-    { label: "Repeats", num: true, cell: (r) => r.repeat_repairs },
-    { label: "Urgent SLA", num: true, cell: (r) =>
+    { label: t("scorecards.first_time_fix"), num: true, cell: (r) => pct(r.first_time_fix_rate) },
+    { label: t("scorecards.repeats"), num: true, cell: (r) => r.repeat_repairs },
+    { label: t("scorecards.urgent_sla"), num: true, cell: (r) =>
       `${r.urgent_sla_met}/${r.urgent_jobs} (${pct(r.urgent_sla_rate)})` },
-    { label: "Contradicted", num: true, cell: (r) => h("span", { class: r.contradicted ? "late"
-      : null, "data-field": "contradicted" }, r.contradicted) },
-    { label: "Bonus", num: true, cell: (r) => money(r.bonus, r.currency) },
-    { label: "Fines", num: true, cell: (r) => h("span", { "data-field": "fines" },
+    { label: t("scorecards.contradicted"), num: true, cell: (r) => h("span", { class: r.contradicted
+      ? "late" : null, "data-field": "contradicted" }, r.contradicted) },
+    { label: t("scorecards.bonus"), num: true, cell: (r) => money(r.bonus, r.currency) },
+    { label: t("scorecards.fines"), num: true, cell: (r) => h("span", { "data-field": "fines" },
       money(r.fines, r.currency)) },
-    { label: "Net", num: true, cell: (r) => money(r.net, r.currency) },
+    { label: t("scorecards.net"), num: true, cell: (r) => money(r.net, r.currency) },
   ];
   return cols;
 }
@@ -111,19 +113,20 @@ function filterForm(by, from, to, query, providers, cities) {
   const fromInput = h("input", { type: "date", name: "from", value: from, required: true });
   const toInput = h("input", { type: "date", name: "to", value: to, required: true });
   const form = h("form", { class: "filters", id: "scorecard-filters", role: "search",
-    "aria-label": "Choose the period" },
-    field("Scorecards of", select("by", [["technicians", "technicians"],
-      ["providers", "providers"]], by)),
-    field("From", fromInput), field("To (inclusive)", toInput),
-    by === "technicians" && providers.length > 1 ? field("Provider", select("provider",
-      [["", "all providers"], ...providers.map((p) => [p.id, p.name])], query.provider)) : null,
-    cities.length > 1 ? field("City", select("city", [["", "all cities"],
+    "aria-label": t("scorecards.choose_period") },
+    field(t("scorecards.of"), select("by", [["technicians", t("scorecards.technicians")],
+      ["providers", t("scorecards.providers")]], by)),
+    field(t("job.from"), fromInput), field(t("scorecards.to_inclusive"), toInput),
+    by === "technicians" && providers.length > 1 ? field(t("col.provider"), select("provider",
+      [["", t("filter.all_providers")], ...providers.map((p) => [p.id, p.name])], query.provider))
+      : null,
+    cities.length > 1 ? field(t("scorecards.city"), select("city", [["", t("filter.all_cities")],
       ...cities.map((c) => [c.id, c.name])], query.city)) : null,
-    h("button", { type: "submit" }, "Apply"));
+    h("button", { type: "submit" }, t("filter.apply")));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     if (toInput.value < fromInput.value) {
-      flash("The period must end after it starts.", "error");
+      flash(t("scorecards.bad_period"), "error");
       toInput.focus();
       return;
     }
@@ -135,7 +138,7 @@ function filterForm(by, from, to, query, providers, cities) {
 /** CSV with the user's token: fetched, then saved from a blob: link. */
 function exportButton(by, from, to, filters) {
   const form = h("form", { class: "inline", id: "csv-form" },
-    h("button", { type: "submit" }, "Export CSV"));
+    h("button", { type: "submit" }, t("scorecards.export")));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     submitting(form, async () => {
@@ -145,11 +148,11 @@ function exportButton(by, from, to, filters) {
       const name = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "")?.[1]
         || `scorecards-${by}.csv`;
       const link = h("a", { href: URL.createObjectURL(await res.blob()), download: name,
-        id: "csv-link" }, `Download ${name}`);
+        id: "csv-link" }, t("scorecards.download", { name }));
       document.getElementById("csv-link")?.remove();
       form.after(" ", link);
       link.click();
-      flash(`${name} exported.`);
+      flash(t("scorecards.exported", { name }));
     });
   });
   return form;
