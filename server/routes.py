@@ -24,6 +24,14 @@ def route_handlers() -> list[Any]:
         ViolationController,
     )
     from server.customers.routes import ApplianceController, CustomerController
+    from server.dispatch.routes import (
+        AlertController,
+        CalendarController,
+        CityDispatchController,
+        DispatchChoiceController,
+        ProviderCalendarController,
+        ServiceAreaController,
+    )
     from server.jobs.repeat_routes import RepeatRepairController
     from server.jobs.routes import JobController
     from server.notifications.routes import NotificationController, ReceiptController
@@ -62,4 +70,10 @@ def route_handlers() -> list[Any]:
         SmsController,
         ReceiptController,
         CallRecordController,
+        CalendarController,
+        ProviderCalendarController,
+        ServiceAreaController,
+        CityDispatchController,
+        DispatchChoiceController,
+        AlertController,
     ]
