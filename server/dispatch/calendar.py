@@ -11,6 +11,7 @@ time (one by default). Booking or assigning a window that breaks either is refus
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -169,6 +170,21 @@ def _hhmm(value: str, what: str) -> time:
         raise Invalid("invalid_time", f"{what}: give a time as HH:MM, not {value!r}.") from None
 
 
+def _parsed_weekly(weekly: dict[str, list[list[str]]]) -> dict[str, list[tuple[time, time]]]:
+    """``parse_weekly`` remembered by content: most technicians share a few patterns, and
+    ranking a city's technicians parses every one of them."""
+    key = json.dumps(weekly, sort_keys=True)
+    found = _WEEKLY_CACHE.get(key)
+    if found is None:
+        if len(_WEEKLY_CACHE) > 4096:
+            _WEEKLY_CACHE.clear()
+        found = _WEEKLY_CACHE[key] = parse_weekly(weekly)
+    return found
+
+
+_WEEKLY_CACHE: dict[str, dict[str, list[tuple[time, time]]]] = {}
+
+
 def parse_weekly(weekly: dict[str, list[list[str]]]) -> dict[str, list[tuple[time, time]]]:
     """Check and parse a weekly pattern; raises ``Invalid`` on a bad one."""
     out: dict[str, list[tuple[time, time]]] = {}
@@ -248,7 +264,7 @@ async def load_days(
     out: dict[uuid.UUID, TechDays] = {}
     for t in techs:
         cal = cals.get(t.id)
-        weekly = parse_weekly(cal.weekly) if cal and cal.weekly else {}
+        weekly = _parsed_weekly(cal.weekly) if cal and cal.weekly else {}
         td = TechDays(
             technician_id=t.id,
             zone=zone,
