@@ -31,7 +31,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import Text, and_, case, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
@@ -46,12 +46,13 @@ from server.db.models import (
     Job,
     Provider,
     ServiceArea,
+    TechnicianCalendar,
     User,
     Violation,
     provider_cities,
 )
 from server.db.models.user import Role, SkillLevel
-from server.dispatch.calendar import Interval, TechDays, city_zone, load_days
+from server.dispatch.calendar import CalendarFacts, Interval, TechDays, city_zone, load_days
 from server.i18n import DEFAULT_LOCALE, t
 from server.jobs.history import record_change
 from server.jobs.lifecycle import FIELD_ACTIVE
@@ -112,6 +113,14 @@ def render(reason: Reason | dict[str, Any], locale: str) -> str:
     else:
         code, params = reason.code, reason.params
     return t(locale, "dispatch_reason", code, default=code, **params)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tech:
+    id: uuid.UUID
+    provider_id: uuid.UUID | None
+    full_name: str
+    skill_level: str | None
 
 
 @dataclass(slots=True)
@@ -293,31 +302,59 @@ async def rank_candidates(
     )
 
     # --- technicians --------------------------------------------------------------------
-    techs = list(
-        await session.scalars(
-            select(User).where(
+    open_count = (
+        select(func.count(Job.id))
+        .where(
+            Job.technician_id == User.id,
+            Job.status.not_in(list(CLOSED_STATUSES)),
+            Job.id != job.id,
+        )
+        .scalar_subquery()
+    )
+    viol_count = (
+        select(func.count(Violation.id))
+        .where(
+            Violation.technician_id == User.id,
+            Violation.voided_at.is_(None),
+            Violation.recorded_at >= since,
+        )
+        .scalar_subquery()
+    )
+    rows = (
+        await session.execute(
+            select(
+                User.id,
+                User.provider_id,
+                User.full_name,
+                User.skill_level,
+                TechnicianCalendar.technician_id,
+                cast(TechnicianCalendar.weekly, Text),
+                TechnicianCalendar.jobs_per_window,
+                TechnicianCalendar.home_latitude,
+                TechnicianCalendar.home_longitude,
+                open_count,
+                viol_count,
+            )
+            .outerjoin(TechnicianCalendar, TechnicianCalendar.technician_id == User.id)
+            .where(
                 User.provider_id.in_(providers),
                 User.role == Role.TECHNICIAN,
                 User.active.is_(True),
             )
         )
-    )
-    if not techs:
+    ).all()
+    if not rows:
         return []
+    techs = [_Tech(r[0], r[1], r[2], r[3]) for r in rows]
+    calendars: dict[uuid.UUID, Any] = {
+        r[0]: CalendarFacts(weekly=r[5] or "{}", jobs_per_window=r[6] or 1,
+                            home_latitude=r[7], home_longitude=r[8])
+        for r in rows
+        if r[4] is not None
+    }  # fmt: skip
+    open_jobs = {r[0]: int(r[9] or 0) for r in rows}
+    tviol = {r[0]: int(r[10] or 0) for r in rows}
     ids = [u.id for u in techs]
-    open_jobs = dict(
-        (
-            await session.execute(
-                select(Job.technician_id, func.count())
-                .where(
-                    Job.technician_id.in_(ids),
-                    Job.status.not_in(list(CLOSED_STATUSES)),
-                    Job.id != job.id,
-                )
-                .group_by(Job.technician_id)
-            )
-        ).all()
-    )
     latest = (
         select(Checkin.technician_id, func.max(Checkin.fix_time).label("at"))
         .where(
@@ -344,19 +381,6 @@ async def rank_candidates(
     ).all():
         if lat is not None and lon is not None:
             fixes[tid] = (lat, lon)
-    tviol = dict(
-        (
-            await session.execute(
-                select(Violation.technician_id, func.count())
-                .where(
-                    Violation.technician_id.in_(ids),
-                    Violation.voided_at.is_(None),
-                    Violation.recorded_at >= since,
-                )
-                .group_by(Violation.technician_id)
-            )
-        ).all()
-    )
     contradicted_here = set(
         await session.scalars(
             select(Violation.technician_id)
@@ -369,7 +393,9 @@ async def rank_candidates(
             .distinct()
         )
     )
-    days = await load_days(session, techs, start, end, zone, default_capacity)
+    days = await load_days(
+        session, techs, start, end, zone, default_capacity, calendars=calendars
+    )
     complaint = is_complaint(job)
     has_window = job.window_start is not None and job.window_end is not None
 

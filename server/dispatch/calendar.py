@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
@@ -28,6 +28,7 @@ from sync.vocabulary import CLOSED_STATUSES
 
 __all__ = [
     "WEEKDAYS",
+    "CalendarFacts",
     "Clash",
     "TechDays",
     "check_booking",
@@ -170,16 +171,36 @@ def _hhmm(value: str, what: str) -> time:
         raise Invalid("invalid_time", f"{what}: give a time as HH:MM, not {value!r}.") from None
 
 
-def _parsed_weekly(weekly: dict[str, list[list[str]]]) -> dict[str, list[tuple[time, time]]]:
-    """``parse_weekly`` remembered by content: most technicians share a few patterns, and
-    ranking a city's technicians parses every one of them."""
-    key = json.dumps(weekly, sort_keys=True)
+def _parsed_weekly(
+    weekly: dict[str, list[list[str]]] | str,
+) -> dict[str, list[tuple[time, time]]]:
+    """``parse_weekly`` remembered by content (the stored JSON text, or the pattern):
+    most technicians share a few patterns, and ranking a city's technicians reads every
+    one of them."""
+    key = weekly if isinstance(weekly, str) else json.dumps(weekly, sort_keys=True)
     found = _WEEKLY_CACHE.get(key)
     if found is None:
         if len(_WEEKLY_CACHE) > 4096:
             _WEEKLY_CACHE.clear()
-        found = _WEEKLY_CACHE[key] = parse_weekly(weekly)
+        pattern = json.loads(weekly) if isinstance(weekly, str) else weekly
+        found = _WEEKLY_CACHE[key] = parse_weekly(pattern or {})
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarFacts:
+    """What ``load_days`` reads of a ``TechnicianCalendar`` (``weekly`` may be its stored
+    JSON text, read without decoding it per row)."""
+
+    weekly: dict[str, list[list[str]]] | str
+    jobs_per_window: int
+    home_latitude: float | None
+    home_longitude: float | None
+
+
+class Staff(Protocol):
+    id: uuid.UUID
+    provider_id: uuid.UUID | None
 
 
 _WEEKLY_CACHE: dict[str, dict[str, list[tuple[time, time]]]] = {}
@@ -218,25 +239,32 @@ def _days(start: datetime, end: datetime, zone: ZoneInfo) -> list[date]:
 
 async def load_days(
     session: AsyncSession,
-    technicians: Iterable[User],
+    technicians: Iterable[User | Staff],
     start: datetime,
     end: datetime,
     zone: ZoneInfo,
     default_capacity: int = 1,
+    *,
+    calendars: dict[uuid.UUID, Any] | None = None,
 ) -> dict[uuid.UUID, TechDays]:
     """Calendars, exceptions and booked jobs of ``technicians`` over ``start``-``end``
-    (three queries whatever their number)."""
+    (three queries whatever their number; two when the caller already has the
+    ``calendars``)."""
     techs = list(technicians)
     ids = [t.id for t in techs]
     if not ids:
         return {}
     days = _days(start - timedelta(days=1), end, zone)
-    cals = {
-        c.technician_id: c
-        for c in await session.scalars(
-            select(TechnicianCalendar).where(TechnicianCalendar.technician_id.in_(ids))
-        )
-    }
+    cals = (
+        calendars
+        if calendars is not None
+        else {
+            c.technician_id: c
+            for c in await session.scalars(
+                select(TechnicianCalendar).where(TechnicianCalendar.technician_id.in_(ids))
+            )
+        }
+    )
     providers = {t.provider_id for t in techs if t.provider_id}
     exc = list(
         await session.scalars(
@@ -264,7 +292,7 @@ async def load_days(
     out: dict[uuid.UUID, TechDays] = {}
     for t in techs:
         cal = cals.get(t.id)
-        weekly = _parsed_weekly(cal.weekly) if cal and cal.weekly else {}
+        weekly = _parsed_weekly(cal.weekly) if cal is not None and cal.weekly else {}
         td = TechDays(
             technician_id=t.id,
             zone=zone,
