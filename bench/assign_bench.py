@@ -20,9 +20,9 @@ import tempfile
 import time as clock
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
 
@@ -47,7 +47,10 @@ def _rows(now: datetime, rnd: random.Random) -> dict[str, Any]:
         provider_cities,
     )
 
-    week = {d: [["08:00", "12:00"], ["13:00", "19:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat")}
+    week = {
+        d: [["08:00", "12:00"], ["13:00", "19:00"]]
+        for d in ("mon", "tue", "wed", "thu", "fri", "sat")
+    }
     out: dict[Any, list[dict[str, Any]]] = {
         City: [], Provider: [], provider_cities: [], User: [], TechnicianCalendar: [],
         Customer: [], Job: [], Checkin: [], CalendarException: [],
@@ -88,7 +91,7 @@ def _rows(now: datetime, rnd: random.Random) -> dict[str, Any]:
                      "home_latitude": lat + rnd.uniform(-0.1, 0.1),
                      "home_longitude": lon + rnd.uniform(-0.1, 0.1), "updated_at": now}
                 )  # fmt: skip
-                for j in range(2):
+                for _j in range(2):
                     n += 1
                     start = now + timedelta(hours=rnd.randrange(2, 72))
                     out[Job].append(
@@ -171,7 +174,7 @@ async def _measure(url: str, rounds: int, seed: int) -> dict[str, Any]:
     cpus.sort()
 
     def pct(values: list[float], q: float) -> float:
-        return round(values[min(len(values) - 1, int(round(q * (len(values) - 1))))], 2)
+        return round(values[min(len(values) - 1, round(q * (len(values) - 1)))], 2)
 
     return {
         "technicians": CITIES * PROVIDERS_PER_CITY * TECHS_PER_PROVIDER,

@@ -94,7 +94,9 @@ def make_blob_store(settings: Settings) -> BlobStore:
     return FilesystemBlobStore(settings.resolved_blob_dir)
 
 
-async def run_escalation(db: Database, settings: Settings, hub: PokeHub | None, now: datetime) -> None:
+async def run_escalation(
+    db: Database, settings: Settings, hub: PokeHub | None, now: datetime
+) -> None:
     """One SLA escalation round (``server.dispatch.escalation``) in its own transaction;
     the technicians' phones are poked once it is committed."""
     from server.dispatch.escalation import escalate

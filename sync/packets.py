@@ -241,8 +241,7 @@ async def build_calendars(
     if not ids:
         return {}
     techs = {
-        u.id: u.provider_id
-        for u in await session.scalars(select(User).where(User.id.in_(ids)))
+        u.id: u.provider_id for u in await session.scalars(select(User).where(User.id.in_(ids)))
     }
     providers = {p for p in techs.values() if p is not None}
     cals = {
@@ -263,7 +262,7 @@ async def build_calendars(
             )
         ).all():
             zones.setdefault(pid, tz)
-    owners = CalendarException.technician_id.in_(ids)
+    owners: Any = CalendarException.technician_id.in_(ids)
     if providers:
         owners = or_(
             owners,

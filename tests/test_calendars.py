@@ -84,7 +84,10 @@ def test_hours_leave_and_holidays_refuse_bookings(client, world):  # type: ignor
     lunch = _job(client, desk, world, _window(day, time(11, 30)))
     body = assert_error(_give(client, desk, world, lunch), 409, "technician_busy")
     assert body["details"]["clashes"][0]["kind"] == "outside_hours"
-    assert _give(client, desk, world, _job(client, desk, world, _window(day, time(9)))).status_code == 200
+    assert (
+        _give(client, desk, world, _job(client, desk, world, _window(day, time(9)))).status_code
+        == 200
+    )
     # leave that afternoon
     r = client.post(
         f"/users/{world['tech1']}/calendar/exceptions",
@@ -106,7 +109,11 @@ def test_hours_leave_and_holidays_refuse_bookings(client, world):  # type: ignor
     # a holiday of the whole provider the next day
     r = client.post(
         f"/providers/{world['p1']}/calendar/exceptions",
-        json={"first_day": (day + timedelta(days=1)).isoformat(), "last_day": (day + timedelta(days=1)).isoformat(), "reason": "National Day"},
+        json={
+            "first_day": (day + timedelta(days=1)).isoformat(),
+            "last_day": (day + timedelta(days=1)).isoformat(),
+            "reason": "National Day",
+        },
         headers=admin,
     )
     assert r.status_code == 201, r.text
@@ -129,9 +136,10 @@ def test_hours_leave_and_holidays_refuse_bookings(client, world):  # type: ignor
     )
     # another provider's manager can neither see nor remove them
     manager2 = login(client, "manager2")
-    assert client.get(
-        f"/providers/{world['p1']}/calendar/exceptions", headers=manager2
-    ).status_code == 404
+    assert (
+        client.get(f"/providers/{world['p1']}/calendar/exceptions", headers=manager2).status_code
+        == 404
+    )
     r = client.delete(
         f"/providers/{world['p1']}/calendar/exceptions/{holiday['id']}", headers=manager2
     )

@@ -107,7 +107,7 @@ def test_a_busy_installer_is_passed_over_and_flagged(client, world):  # type: ig
     second = _repair(client, desk, world, kind="maintenance")
     assert second["technician_id"] == str(world["tech1"])
     cands = client.get(f"/jobs/{second['id']}/candidates", headers={**desk, **EN}).json()
-    flagged = [c for c in cands if c["technician_id"] == str(world["tech1b"])][0]
+    flagged = next(c for c in cands if c["technician_id"] == str(world["tech1b"]))
     assert flagged["eligible"] is False and cands[-1] == flagged
     assert flagged["blockers"][0]["code"] == "clash_appointment"
     assert first["number"] in flagged["blockers"][0]["text"]
@@ -174,9 +174,7 @@ def test_a_contradicted_technician_is_not_sent_back_to_the_customer(client, worl
     phone = Phone(client, "tech1")
     fake = fabricated_not_home(client, world, phone, desk)
     _setup(client, world)  # auto from now on
-    [task] = client.get("/callbacks", params={"kind": "not_home"}, headers=auditor).json()[
-        "items"
-    ]
+    [task] = client.get("/callbacks", params={"kind": "not_home"}, headers=auditor).json()["items"]
     assert client.post(f"/callbacks/{task['id']}/take", headers=auditor).status_code == 200
     r = client.post(
         f"/callbacks/{task['id']}/outcomes",
@@ -188,7 +186,7 @@ def test_a_contradicted_technician_is_not_sent_back_to_the_customer(client, worl
     assert job["technician_id"] == str(world["tech1b"])  # reopened and sent again, not to tech1
     choices = client.get(f"/jobs/{fake['id']}/dispatch", headers={**desk, **EN}).json()
     assert choices[0]["trigger"] == "reopened" and choices[0]["state"] == "applied"
-    tech1 = [c for c in choices[0]["ranking"] if c["technician_id"] == str(world["tech1"])][0]
+    tech1 = next(c for c in choices[0]["ranking"] if c["technician_id"] == str(world["tech1"]))
     assert tech1["eligible"] is False
     assert "contradicted_here" in [b["code"] for b in tech1["blockers"]]
 
@@ -198,9 +196,14 @@ def test_city_dispatch_settings_default_and_validation(client, world):  # type: 
     got = client.get(f"/cities/{world['nanjing']}/dispatch", headers=admin).json()
     assert got["mode"] == "suggest" and got["stored"] is False
     assert got["contact_warn_minutes"] == 10 and got["onsite_warn_minutes"] == 30
-    r = client.put(f"/cities/{world['nanjing']}/dispatch", json={"mode": "sometimes"}, headers=admin)
+    r = client.put(
+        f"/cities/{world['nanjing']}/dispatch", json={"mode": "sometimes"}, headers=admin
+    )
     assert r.status_code == 400, r.text
     manager = login(client, "manager1")
-    assert client.put(
-        f"/cities/{world['nanjing']}/dispatch", json={"mode": "auto"}, headers=manager
-    ).status_code == 403
+    assert (
+        client.put(
+            f"/cities/{world['nanjing']}/dispatch", json={"mode": "auto"}, headers=manager
+        ).status_code
+        == 403
+    )

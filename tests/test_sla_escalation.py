@@ -57,7 +57,9 @@ def test_warnings_breaches_and_redispatch(client, world, database_url):  # type:
     provider_desk = login(client, "provdispatch1")
     mine = client.get("/dispatch/alerts", headers=provider_desk).json()
     assert [a["kind"] for a in mine["items"]] == ["contact_due_soon"]
-    assert mine["items"][0]["audience"] == "provider" and job["number"] in mine["items"][0]["message"]
+    assert (
+        mine["items"][0]["audience"] == "provider" and job["number"] in mine["items"][0]["message"]
+    )
     assert client.get("/dispatch/alerts", headers=login(client, "manager2")).json()["total"] == 0
 
     breached = _round(database_url, contact_due + timedelta(minutes=1))
@@ -68,9 +70,9 @@ def test_warnings_breaches_and_redispatch(client, world, database_url):  # type:
     center = client.get("/dispatch/alerts", headers=desk, params={"audience": "call_center"}).json()
     assert [a["kind"] for a in center["items"]] == ["contact_breached"]
     # the provider's staff do not see the call center's alerts
-    assert [a["kind"] for a in client.get("/dispatch/alerts", headers=provider_desk).json()["items"]] == [
-        "contact_due_soon"
-    ]
+    assert [
+        a["kind"] for a in client.get("/dispatch/alerts", headers=provider_desk).json()["items"]
+    ] == ["contact_due_soon"]
 
     # the on-site clock: warned, then run out with nobody there: re-dispatched
     assert _round(database_url, onsite_due - timedelta(minutes=29)).alerts
@@ -100,7 +102,9 @@ def test_warnings_breaches_and_redispatch(client, world, database_url):  # type:
     # acknowledging: scoped, idempotent
     alert = mine["items"][0]
     assert_error(
-        client.post(f"/dispatch/alerts/{alert['id']}/acknowledge", headers=login(client, "manager2")),
+        client.post(
+            f"/dispatch/alerts/{alert['id']}/acknowledge", headers=login(client, "manager2")
+        ),
         404,
         "dispatch_alert_not_found",
     )

@@ -65,8 +65,8 @@ __all__ = [
     "Ranked",
     "Reason",
     "apply_choice",
-    "city_settings",
     "choose",
+    "city_settings",
     "rank_candidates",
     "render",
 ]
@@ -212,7 +212,10 @@ async def rank_candidates(
     if job.appliance_id is not None:
         appliance = await session.get(Appliance, job.appliance_id)
         if appliance is not None:
-            installer_id, installer_provider = appliance.installer_id, appliance.installer_provider_id
+            installer_id, installer_provider = (
+                appliance.installer_id,
+                appliance.installer_provider_id,
+            )
 
     # --- providers ----------------------------------------------------------------------
     stmt = (
@@ -263,10 +266,10 @@ async def rank_candidates(
                 .group_by(Job.provider_id)
             )
         ).all()
-        for pid, n in counted:
-            if n >= limits[pid]:
-                provider_blockers[pid].append(
-                    Reason("provider_full", {"limit": str(limits[pid])})
+        for counted_pid, n in counted:
+            if counted_pid is not None and n >= limits[counted_pid]:
+                provider_blockers[counted_pid].append(
+                    Reason("provider_full", {"limit": str(limits[counted_pid])})
                 )
     since = now - timedelta(days=QUALITY_DAYS)
     sat = (
@@ -393,9 +396,7 @@ async def rank_candidates(
             .distinct()
         )
     )
-    days = await load_days(
-        session, techs, start, end, zone, default_capacity, calendars=calendars
-    )
+    days = await load_days(session, techs, start, end, zone, default_capacity, calendars=calendars)
     complaint = is_complaint(job)
     has_window = job.window_start is not None and job.window_end is not None
 

@@ -199,8 +199,11 @@ class CalendarFacts:
 
 
 class Staff(Protocol):
-    id: uuid.UUID
-    provider_id: uuid.UUID | None
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def provider_id(self) -> uuid.UUID | None: ...
 
 
 _WEEKLY_CACHE: dict[str, dict[str, list[tuple[time, time]]]] = {}

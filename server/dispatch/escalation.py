@@ -52,9 +52,7 @@ class Round:
     poked: set[uuid.UUID] = field(default_factory=set)
 
 
-async def escalate(
-    session: AsyncSession, now: datetime, *, default_capacity: int = 0
-) -> Round:
+async def escalate(session: AsyncSession, now: datetime, *, default_capacity: int = 0) -> Round:
     """One round at ``now``, in the caller's transaction (commit, then publish the
     pokes collected in ``session.info``)."""
     out = Round()
@@ -121,10 +119,10 @@ async def escalate(
                 if (job.id, kind) in raised or (job.id, f"{clock}_breached") in raised:
                     continue
                 audience = "provider" if job.provider_id else "call_center"
-                if await _raise(session, out, job, kind, audience, due, now, params, {}):
-                    if job.technician_id is not None:
-                        add_pokes(session, [job.technician_id])
-                        out.poked.add(job.technician_id)
+                raised_now = await _raise(session, out, job, kind, audience, due, now, params, {})
+                if raised_now and job.technician_id is not None:
+                    add_pokes(session, [job.technician_id])
+                    out.poked.add(job.technician_id)
     await session.flush()
     return out
 

@@ -13,8 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.guards import allow
 from server.context import RequestContext
-from server.db.models import CalendarException, CityDispatch, DispatchAlert, DispatchChoice
-from server.db.models import ServiceArea, TechnicianCalendar, User
+from server.db.models import (
+    CalendarException,
+    CityDispatch,
+    DispatchAlert,
+    DispatchChoice,
+    ServiceArea,
+    TechnicianCalendar,
+    User,
+)
 from server.db.models.user import Role
 from server.dispatch import service
 from server.dispatch.calendar import WEEKDAYS

@@ -28,7 +28,9 @@ __all__ = [
     "ServiceAreaOut",
 ]
 
-HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", examples=["08:30"])]
+HHMM = Annotated[
+    str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", examples=["08:30"])
+]
 Span = Annotated[list[HHMM], msgspec.Meta(min_length=2, max_length=2)]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
@@ -158,7 +160,7 @@ class ChoiceOut(msgspec.Struct):
     technician_id: uuid.UUID | None
     summary: str
     """The reasons in words, in the caller's locale ("the installer, 2.1 km away, free
-    14:00–16:00")."""
+    14:00-16:00")."""
     reasons: list[ReasonOut]
     ranking: list[RankedOut]
     decided_by: uuid.UUID | None

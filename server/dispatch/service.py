@@ -96,7 +96,9 @@ def _brand(p: Principal) -> None:
         )
 
 
-async def _calendar_changed(s: AsyncSession, technician_ids: list[uuid.UUID], now: datetime) -> None:
+async def _calendar_changed(
+    s: AsyncSession, technician_ids: list[uuid.UUID], now: datetime
+) -> None:
     """The technicians' phones get their calendar anew (``calendar`` document)."""
     from sync import buckets
 
@@ -138,7 +140,9 @@ async def put_calendar(
     weekly = {str(k): [list(span) for span in v] for k, v in data.weekly.items()}
     parse_weekly(weekly)  # 422 on overlapping or backwards spans
     if (data.home_latitude is None) != (data.home_longitude is None):
-        raise Invalid("incomplete_position", "Give both the home latitude and longitude, or neither.")
+        raise Invalid(
+            "incomplete_position", "Give both the home latitude and longitude, or neither."
+        )
     cal = await s.get(TechnicianCalendar, tech.id)
     if cal is None:
         cal = TechnicianCalendar(technician_id=tech.id)
@@ -169,7 +173,11 @@ def _check_exception(data: ExceptionIn) -> None:
 
 
 async def list_exceptions(
-    s: AsyncSession, ctx: RequestContext, *, user_id: uuid.UUID | None, provider_id: uuid.UUID | None
+    s: AsyncSession,
+    ctx: RequestContext,
+    *,
+    user_id: uuid.UUID | None,
+    provider_id: uuid.UUID | None,
 ) -> list[CalendarException]:
     if user_id is not None:
         tech = await _technician(s, ctx.principal, user_id, write=False)
@@ -262,7 +270,9 @@ async def delete_exception(s: AsyncSession, ctx: RequestContext, exception_id: u
 # --- service areas -----------------------------------------------------------------------
 
 
-async def list_areas(s: AsyncSession, ctx: RequestContext, provider_id: uuid.UUID) -> list[ServiceArea]:
+async def list_areas(
+    s: AsyncSession, ctx: RequestContext, provider_id: uuid.UUID
+) -> list[ServiceArea]:
     await _provider(s, ctx.principal, provider_id)
     rows = await s.scalars(
         select(ServiceArea)
@@ -277,9 +287,7 @@ async def add_area(
 ) -> ServiceArea:
     provider = await _provider(s, ctx.principal, provider_id)
     if data.city_id not in {c.id for c in provider.cities}:
-        raise Invalid(
-            "provider_not_covering_city", f"{provider.name} does not cover that city."
-        )
+        raise Invalid("provider_not_covering_city", f"{provider.name} does not cover that city.")
     area = ServiceArea(
         id=uuid.uuid4(),
         provider_id=provider.id,

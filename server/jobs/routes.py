@@ -193,7 +193,11 @@ class JobController(Controller):
 
     @get("/{job_id:uuid}/candidates", guards=[DISPATCH])
     async def candidates(
-        self, request: Request[Any, Any, Any], db: AsyncSession, ctx: RequestContext, job_id: uuid.UUID
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ctx: RequestContext,
+        job_id: uuid.UUID,
     ) -> list[Candidate]:
         """Technicians who could take the job, ranked by the automatic dispatch's rules,
         with the reasons in words (in the caller's locale: ``?lang=``, the user's, then

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.auth.scope import ensure_job_visible, job_filter
 from server.context import RequestContext
 from server.db.counters import next_value
-from server.db.models import Appliance, Customer, Job, JobEvent, Provider, User, provider_cities
+from server.db.models import Appliance, Customer, Job, JobEvent, Provider, User
 from server.db.models.user import Role
 from server.dispatch import assign, calendar
 from server.errors import Conflict, Forbidden, Invalid, NotFound
