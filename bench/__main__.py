@@ -548,7 +548,8 @@ def part_assign(run: Run, summary: Summary) -> None:
             r["p99_ms"],
             50.0,
             what="milliseconds of server time to rank and assign one new job (p99)",
-            note=f"p50 {r['p50_ms']} ms, CPU p99 {r['cpu_p99_ms']} ms, "
+            note=f"p50 {r['p50_ms']} ms, CPU p99 {r['cpu_p99_ms']} ms, ranking only p99 "
+            f"{r['decide_p99_ms']} ms, "
             f"{r['candidates_per_job']} ranked a job, {r['rounds']} jobs, {r['backend']}, "
             f"load average {r['load_average']}",
             details=r,

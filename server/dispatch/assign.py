@@ -357,7 +357,10 @@ async def rank_candidates(
     }  # fmt: skip
     open_jobs = {r[0]: int(r[9] or 0) for r in rows}
     tviol = {r[0]: int(r[10] or 0) for r in rows}
-    ids = [u.id for u in techs]
+    # the technicians as a subquery, not a list of 100-odd ids to bind in every query
+    ids: Any = select(User.id).where(
+        User.provider_id.in_(providers), User.role == Role.TECHNICIAN, User.active.is_(True)
+    )
     latest = (
         select(Checkin.technician_id, func.max(Checkin.fix_time).label("at"))
         .where(

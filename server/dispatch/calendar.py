@@ -249,14 +249,16 @@ async def load_days(
     default_capacity: int = 1,
     *,
     calendars: dict[uuid.UUID, Any] | None = None,
+    id_filter: Any = None,
 ) -> dict[uuid.UUID, TechDays]:
     """Calendars, exceptions and booked jobs of ``technicians`` over ``start``-``end``
     (three queries whatever their number; two when the caller already has the
-    ``calendars``)."""
+    ``calendars``). ``id_filter``: a select of the same technicians' ids, to use in the
+    queries instead of binding every id."""
     techs = list(technicians)
-    ids = [t.id for t in techs]
-    if not ids:
+    if not techs:
         return {}
+    ids: Any = id_filter if id_filter is not None else [t.id for t in techs]
     days = _days(start - timedelta(days=1), end, zone)
     cals = (
         calendars
@@ -293,6 +295,14 @@ async def load_days(
         )
     ).all()
     out: dict[uuid.UUID, TechDays] = {}
+    local_cache: dict[tuple[date, time], datetime] = {}
+
+    def _at(day: date, t: time) -> datetime:
+        found = local_cache.get((day, t))
+        if found is None:
+            found = local_cache[(day, t)] = _local(day, t, zone)
+        return found
+
     for t in techs:
         cal = cals.get(t.id)
         weekly = _parsed_weekly(cal.weekly) if cal is not None and cal.weekly else {}
@@ -314,7 +324,7 @@ async def load_days(
         for day in days:
             if weekly:
                 for a, b in weekly.get(WEEKDAYS[day.weekday()], []):
-                    td.working.append((_local(day, a, zone), _local(day, b, zone)))
+                    td.working.append((_at(day, a), _at(day, b)))
             for e in mine:
                 if not (e.first_day <= day <= e.last_day):
                     continue
