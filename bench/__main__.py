@@ -551,7 +551,7 @@ def part_assign(run: Run, summary: Summary) -> None:
             note=f"p50 {r['p50_ms']} ms, CPU p99 {r['cpu_p99_ms']} ms, ranking only p99 "
             f"{r['decide_p99_ms']} ms, "
             f"{r['candidates_per_job']} ranked a job, {r['rounds']} jobs, {r['backend']}, "
-            f"load average {r['load_average']}",
+            f"load average {r['load_average']}, a trivial query {r['trivial_query_ms']} ms",
             details=r,
         )
     )

@@ -31,7 +31,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Text, and_, case, cast, func, select, update
+from sqlalchemy import Text, and_, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
@@ -218,16 +218,42 @@ async def rank_candidates(
             )
 
     # --- providers ----------------------------------------------------------------------
+    since = now - timedelta(days=QUALITY_DAYS)
+    rated = (
+        select(func.count(CallbackOutcome.id))
+        .join(CallbackTask, CallbackTask.id == CallbackOutcome.task_id)
+        .where(
+            CallbackTask.provider_id == Provider.id,
+            CallbackOutcome.outcome == "confirmed",
+            CallbackOutcome.satisfaction.is_not(None),
+            CallbackOutcome.recorded_at >= since,
+        )
+    )
+    very = rated.where(CallbackOutcome.satisfaction == "very_satisfied")
+    pviol_count = select(func.count(Violation.id)).where(
+        Violation.provider_id == Provider.id,
+        Violation.voided_at.is_(None),
+        Violation.recorded_at >= since,
+    )
     stmt = (
-        select(Provider.id)
+        select(
+            Provider.id,
+            rated.scalar_subquery(),
+            very.scalar_subquery(),
+            pviol_count.scalar_subquery(),
+        )
         .join(provider_cities, provider_cities.c.provider_id == Provider.id)
         .where(provider_cities.c.city_id == job.city_id, Provider.active.is_(True))
     )
     if provider_ids is not None:
         stmt = stmt.where(Provider.id.in_(provider_ids))
-    providers = list(await session.scalars(stmt))
+    quality = (await session.execute(stmt)).all()
+    providers = [row[0] for row in quality]
     if not providers:
         return []
+    # quality over the last 90 days: very-satisfied rate of confirmed visits, violations
+    satisfaction = {pid: int(v or 0) / n for pid, n, v, _ in quality if n}
+    pviol = {pid: int(x or 0) for pid, _, _, x in quality}
     start, end = _span(job, now)
     local_day = start.astimezone(zone).date()
     day_start = datetime.combine(local_day, time(0), tzinfo=zone)
@@ -271,39 +297,6 @@ async def rank_candidates(
                 provider_blockers[counted_pid].append(
                     Reason("provider_full", {"limit": str(limits[counted_pid])})
                 )
-    since = now - timedelta(days=QUALITY_DAYS)
-    sat = (
-        await session.execute(
-            select(
-                CallbackTask.provider_id,
-                func.count(),
-                func.sum(case((CallbackOutcome.satisfaction == "very_satisfied", 1), else_=0)),
-            )
-            .join(CallbackTask, CallbackTask.id == CallbackOutcome.task_id)
-            .where(
-                CallbackTask.provider_id.in_(providers),
-                CallbackOutcome.outcome == "confirmed",
-                CallbackOutcome.satisfaction.is_not(None),
-                CallbackOutcome.recorded_at >= since,
-            )
-            .group_by(CallbackTask.provider_id)
-        )
-    ).all()
-    satisfaction = {pid: (int(v or 0) / n) for pid, n, v in sat if n}
-    pviol = dict(
-        (
-            await session.execute(
-                select(Violation.provider_id, func.count())
-                .where(
-                    Violation.provider_id.in_(providers),
-                    Violation.voided_at.is_(None),
-                    Violation.recorded_at >= since,
-                )
-                .group_by(Violation.provider_id)
-            )
-        ).all()
-    )
-
     # --- technicians --------------------------------------------------------------------
     open_count = (
         select(func.count(Job.id))
