@@ -31,6 +31,7 @@ from sqlalchemy import insert
 __all__ = ["run"]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+WINDOW_HOURS = (8, 9, 10, 13, 14, 15, 16)
 CITIES = 20
 PROVIDERS_PER_CITY = 5
 TECHS_PER_PROVIDER = 25
@@ -161,8 +162,11 @@ async def _measure(url: str, rounds: int, seed: int) -> dict[str, Any]:
         chosen = 0
         for i in range(rounds + 5):
             cust, city = rnd.choice(customers)
+            # a working day (Monday to Saturday), a window inside the working hours
             day = (now + timedelta(days=2 + rnd.randrange(3))).astimezone(SHANGHAI).date()
-            start = datetime.combine(day, time(9 + rnd.randrange(0, 8)), tzinfo=SHANGHAI)
+            if day.weekday() == 6:
+                day += timedelta(days=1)
+            start = datetime.combine(day, time(rnd.choice(WINDOW_HOURS)), tzinfo=SHANGHAI)
             for mode in ("suggest", "auto"):
                 async with db.writer() as s:
                     job = Job(
