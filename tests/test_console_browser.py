@@ -399,7 +399,9 @@ def test_dispatcher_sees_and_acknowledges_sla_alerts(console: Console) -> None:
     url = console.server.env["DOORSTEP_DATABASE_URL"]
     run_db(url, lambda s: escalate(s, due + timedelta(minutes=1)))
     console.sign_in("dispatcher")
+    console.text_in("main h1", "Dispatcher board")
     console.open("/alerts")
+    console.text_in("main h1", "SLA alerts")
     table = console.text_in("#alerts", job["number"])
     assert "contact clock ran out" in table.text
     console.shot("08-sla-alerts")
