@@ -22,6 +22,8 @@ Parts (``--parts``, all by default), each in its own temporary folder:
 ``claims``   a seeded labelled set of "customer not home" claims played through the app
              with the reference phone: ROC AUC, precision at N, honest claims flagged,
              recall per cheat kind (``bench/claims_bench.py``).
+``assign``   automatic assignment of one new job with 2,500 technicians in the
+             database: p99 server time (``bench/assign_bench.py``).
 
 The end: a summary table (one row per figure, its target from the issue, met or not),
 written with every detail to ``bench/results/summary.json`` and as a chart,
@@ -122,7 +124,7 @@ from bench.report import Figure, Summary
 from bench.seed import Sizes
 from bench.sync_bench import RESULTS, Options
 
-PARTS = ("sync", "photos", "growth", "fleet", "peer", "nodes", "servers", "claims")
+PARTS = ("sync", "photos", "growth", "fleet", "peer", "nodes", "servers", "claims", "assign")
 
 
 @dataclass(frozen=True, slots=True)
@@ -553,6 +555,27 @@ def part_claims(run: Run, summary: Summary) -> None:
         ),
     )
     summary.parts["claims"] = r
+
+
+def part_assign(run: Run, summary: Summary) -> None:
+    from bench.assign_bench import run as assign
+
+    r = assign(quick=run.quick)
+    summary.add(
+        Figure(
+            "assign",
+            f"automatic assignment p99, {r['technicians']} technicians",
+            r["p99_ms"],
+            50.0,
+            what="milliseconds of server time to rank and assign one new job (p99)",
+            note=f"p50 {r['p50_ms']} ms, CPU p99 {r['cpu_p99_ms']} ms, ranking only p99 "
+            f"{r['decide_p99_ms']} ms, "
+            f"{r['candidates_per_job']} ranked a job, {r['rounds']} jobs, {r['backend']}, "
+            f"load average {r['load_average']}, a trivial query {r['trivial_query_ms']} ms",
+            details=r,
+        )
+    )
+    summary.parts["assign"] = r
 
 
 def main(run: Run) -> Summary:

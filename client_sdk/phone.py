@@ -24,7 +24,7 @@ from client_sdk.api import ApiClient, NotEnrolled, TokenPair
 from client_sdk.store import JOB_PACKET, PendingMutation, RecordedOutcome, Store
 from client_sdk.sync_loop import Backoff, SyncEngine, SyncReport
 from sync.evidence_wire import EVIDENCE_ARGS
-from sync.packet_types import JobPacket, KbArticleDoc
+from sync.packet_types import CalendarDoc, JobPacket, KbArticleDoc
 from sync.signing import sign
 from sync.vocabulary import UnableReason
 from sync.wire import MUTATION_ARGS, EmptyArgs
@@ -33,6 +33,7 @@ __all__ = ["ACTIONS", "APP_VERSION", "Phone"]
 
 APP_VERSION = "0.1.0"
 KB_ARTICLE = "kb_article"
+CALENDAR = "calendar"
 
 
 def _utcnow() -> datetime:
@@ -155,6 +156,12 @@ class Phone:
     def kb_article(self, article_id: uuid.UUID | str) -> KbArticleDoc | None:
         doc = self.store.get_document(KB_ARTICLE, uuid.UUID(str(article_id)))
         return msgspec.convert(doc.doc, KbArticleDoc) if doc else None
+
+    def calendar(self, technician_id: uuid.UUID | str) -> CalendarDoc | None:
+        """The technician's own working hours, leave and holidays (``calendar`` document,
+        keyed by their user id); None until a dispatcher gives them hours."""
+        doc = self.store.get_document(CALENDAR, uuid.UUID(str(technician_id)))
+        return msgspec.convert(doc.doc, CalendarDoc) if doc else None
 
     def pending(self) -> list[PendingMutation]:
         return self.store.pending()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 
 import anyio
@@ -34,9 +34,9 @@ from server.openapi import install_schema, openapi_config
 from server.routes import route_handlers
 from server.settings import Settings
 from sync.blobs import BlobStore, FilesystemBlobStore
-from sync.pokes import make_hub
+from sync.pokes import PokeHub, make_hub, publish_after_commit
 
-__all__ = ["create_app", "make_blob_store"]
+__all__ = ["create_app", "make_blob_store", "run_escalation"]
 
 log = logging.getLogger("doorstep")
 
@@ -97,7 +97,22 @@ def make_blob_store(settings: Settings) -> BlobStore:
     return FilesystemBlobStore(settings.resolved_blob_dir)
 
 
-async def _maintain(db: Database, settings: Settings, blob_store: BlobStore) -> None:
+async def run_escalation(
+    db: Database, settings: Settings, hub: PokeHub | None, now: datetime
+) -> None:
+    """One SLA escalation round (``server.dispatch.escalation``) in its own transaction;
+    the technicians' phones are poked once it is committed."""
+    from server.dispatch.escalation import escalate
+
+    async with db.writer() as s:
+        await escalate(s, now, default_capacity=settings.dispatch_default_jobs_per_window)
+        await s.commit()
+        await publish_after_commit(s, hub)
+
+
+async def _maintain(
+    db: Database, settings: Settings, blob_store: BlobStore, hub: PokeHub | None = None
+) -> None:
     from server.callbacks.tasks import sweep_status_checks
     from sync.maintenance import sweep
 
@@ -113,6 +128,7 @@ async def _maintain(db: Database, settings: Settings, blob_store: BlobStore) -> 
                 upload_expiry=timedelta(hours=settings.blob_upload_expiry_hours),
             )
             await sweep_status_checks(db, utcnow())
+            await run_escalation(db, settings, hub, utcnow())
         except Exception:  # the database may be briefly away; try again next round
             log.warning("maintenance round failed", exc_info=True)
 
@@ -150,7 +166,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 if settings.outbox_interval > 0:
                     tasks.start_soon(_send_outbox, db, settings)
                 if settings.maintenance_interval > 0:
-                    tasks.start_soon(_maintain, db, settings, blob_store)
+                    tasks.start_soon(_maintain, db, settings, blob_store, app.state.pokes)
                 tasks.start_soon(watch_event_loop)
                 try:
                     yield

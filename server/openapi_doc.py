@@ -14,7 +14,8 @@ route (so new routes are covered without anyone remembering):
 
 and, for the sync protocol, writes what the types cannot say: the push body's mutations
 as a ``oneOf`` discriminated by ``name`` with each ``args`` schema, the pull's ops as a
-``oneOf`` discriminated by document ``type`` (``job_packet``, ``kb_article``), and the
+``oneOf`` discriminated by document ``type`` (``job_packet``, ``kb_article``,
+``calendar``), and the
 blob upload's raw request body and 204 answer.
 """
 
@@ -64,7 +65,7 @@ def _add_struct_schemas(schemas: dict[str, Any], types: list[Any]) -> list[str]:
 
 def _sync_protocol(doc: dict[str, Any], schemas: dict[str, Any]) -> None:
     from sync.evidence_wire import EVIDENCE_ARGS
-    from sync.packet_types import JobPacket, KbArticleDoc
+    from sync.packet_types import CalendarDoc, JobPacket, KbArticleDoc
     from sync.wire import MUTATION_ARGS, MutationDoc
 
     every = {**MUTATION_ARGS, **EVIDENCE_ARGS}
@@ -97,13 +98,17 @@ def _sync_protocol(doc: dict[str, Any], schemas: dict[str, Any]) -> None:
     if push is not None:
         push["properties"]["mutations"]["items"] = {"$ref": REF + "Mutation"}
 
-    packet, kb = _add_struct_schemas(schemas, [JobPacket, KbArticleDoc])
+    packet, kb, calendar = _add_struct_schemas(schemas, [JobPacket, KbArticleDoc, CalendarDoc])
     op = schemas.get("Op")
     if op is None:
         return
     base = {k: v for k, v in op["properties"].items() if k not in ("type", "doc")}
     op_map: dict[str, str] = {}
-    for type_name, target in (("job_packet", packet), ("kb_article", kb)):
+    for type_name, target in (
+        ("job_packet", packet),
+        ("kb_article", kb),
+        ("calendar", calendar),
+    ):
         component = "Op_" + type_name
         schemas[component] = {
             "type": "object",

@@ -25,6 +25,14 @@ def route_handlers() -> list[Any]:
     )
     from server.customers.routes import ApplianceController, CustomerController
     from server.i18n.routes import LabelsController
+    from server.dispatch.routes import (
+        AlertController,
+        CalendarController,
+        CityDispatchController,
+        DispatchChoiceController,
+        ProviderCalendarController,
+        ServiceAreaController,
+    )
     from server.jobs.repeat_routes import RepeatRepairController
     from server.jobs.routes import JobController
     from server.notifications.routes import NotificationController, ReceiptController
@@ -64,4 +72,10 @@ def route_handlers() -> list[Any]:
         ReceiptController,
         CallRecordController,
         LabelsController,
+        CalendarController,
+        ProviderCalendarController,
+        ServiceAreaController,
+        CityDispatchController,
+        DispatchChoiceController,
+        AlertController,
     ]

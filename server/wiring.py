@@ -4,6 +4,8 @@ features need not know each other."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +33,12 @@ async def _check_assignment(session: AsyncSession, job: Job, technician: User) -
     repeats.check_assignment(job, technician)
 
 
+async def _dispatch_wanted(session: AsyncSession, job: Job, **kw: Any) -> None:
+    from server.dispatch import assign
+
+    await assign.choose(session, job, **kw)
+
+
 def install() -> None:
     """Register every feature's handlers (idempotent)."""
     from server.callbacks import tasks
@@ -44,3 +52,4 @@ def install() -> None:
     hooks.register("packets_stale", buckets.refresh_jobs)
     hooks.register("kb_article_changed", _kb_article_changed)
     hooks.register("check_assignment", _check_assignment)
+    hooks.register("dispatch_wanted", _dispatch_wanted)

@@ -20,12 +20,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.dialect import insert_for
 from server.db.models import Bucket, BucketEntity, BucketOp, Job, JobHolder, KbArticle
-from sync.packets import JOB_PACKET, KB_ARTICLE, build_packets, kb_doc, packet_doc
+from sync.packets import (
+    CALENDAR,
+    JOB_PACKET,
+    KB_ARTICLE,
+    build_calendars,
+    build_packets,
+    kb_doc,
+    packet_doc,
+)
 from sync.pokes import add_pokes
 from sync.vocabulary import JobStatus
 
 __all__ = [
     "Change",
+    "calendars_changed",
     "compact",
     "defer_packets",
     "expire_closed_packets",
@@ -253,6 +262,14 @@ async def kb_article_changed(session: AsyncSession, article: KbArticle) -> None:
     )
     doc = kb_doc(article)
     await write(session, {tid: [Change("put", KB_ARTICLE, article.id, doc)] for tid in holders})
+
+
+async def calendars_changed(
+    session: AsyncSession, technician_ids: Iterable[uuid.UUID], today: date
+) -> None:
+    """Put each technician's ``calendar`` document (their hours, leave and holidays)."""
+    docs = await build_calendars(session, technician_ids, today)
+    await write(session, {tid: [Change("put", CALENDAR, tid, doc)] for tid, doc in docs.items()})
 
 
 def _closed_at() -> Any:

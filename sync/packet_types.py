@@ -10,6 +10,8 @@ import msgspec
 
 __all__ = [
     "ApplianceInfo",
+    "CalendarDoc",
+    "CalendarExceptionInfo",
     "ChecklistInfo",
     "CustomerInfo",
     "FeePolicyInfo",
@@ -126,3 +128,33 @@ class KbArticleDoc(msgspec.Struct):
     title: str
     body: str
     version: int
+
+
+class CalendarExceptionInfo(msgspec.Struct):
+    id: uuid.UUID
+    kind: str
+    """``off`` (leave, a holiday) or ``extra`` (hours added)."""
+    first_day: date
+    last_day: date
+    start: str | None
+    """Local ``HH:MM``; empty with ``end``: the whole day."""
+    end: str | None
+    reason: str
+    provider_wide: bool
+    """A holiday of the whole provider, not the technician's own."""
+
+
+class CalendarDoc(msgspec.Struct):
+    """The technician's own calendar: their working week, capacity and the leave,
+    holidays and extra hours from today on. Hours are local to the city the work is in
+    (a job packet's ``customer.timezone``); the day's visits are the job packets."""
+
+    technician_id: uuid.UUID
+    weekly: dict[str, list[list[str]]]
+    """``{"mon": [["08:30", "12:00"], ["13:00", "18:00"]], …}``; a day missing is a day
+    off; empty: no hours given."""
+    jobs_per_window: int
+    timezone: str
+    """The time zone of the technician's provider's (first) city."""
+    exceptions: list[CalendarExceptionInfo]
+    updated_at: datetime | None

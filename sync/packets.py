@@ -9,13 +9,14 @@ from datetime import date
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from evidence.rules import current_rules
 from server.db.models import (
     Appliance,
+    CalendarException,
     Checklist,
     City,
     Customer,
@@ -24,11 +25,16 @@ from server.db.models import (
     Job,
     JobEvent,
     KbArticle,
+    Provider,
+    TechnicianCalendar,
     User,
+    provider_cities,
 )
 from server.jobs.repeats import is_complaint
 from sync.packet_types import (
     ApplianceInfo,
+    CalendarDoc,
+    CalendarExceptionInfo,
     ChecklistInfo,
     CustomerInfo,
     FeePolicyInfo,
@@ -40,10 +46,11 @@ from sync.packet_types import (
     PhoneInfo,
 )
 
-__all__ = ["build_packets", "kb_doc", "packet_doc"]
+__all__ = ["CALENDAR", "build_calendars", "build_packets", "kb_doc", "packet_doc"]
 
 JOB_PACKET = "job_packet"
 KB_ARTICLE = "kb_article"
+CALENDAR = "calendar"
 
 
 def packet_doc(packet: JobPacket) -> dict[str, Any]:
@@ -223,4 +230,76 @@ async def _service_history(
         )
     for visits in out.values():
         visits.sort(key=lambda v: v.date, reverse=True)
+    return out
+
+
+async def build_calendars(
+    session: AsyncSession, technician_ids: Iterable[uuid.UUID], today: date
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The ``calendar`` document of each technician (a fixed number of queries)."""
+    ids = list(dict.fromkeys(technician_ids))
+    if not ids:
+        return {}
+    techs = {
+        u.id: u.provider_id for u in await session.scalars(select(User).where(User.id.in_(ids)))
+    }
+    providers = {p for p in techs.values() if p is not None}
+    cals = {
+        c.technician_id: c
+        for c in await session.scalars(
+            select(TechnicianCalendar).where(TechnicianCalendar.technician_id.in_(ids))
+        )
+    }
+    zones: dict[uuid.UUID, str] = {}
+    if providers:
+        for pid, tz in (
+            await session.execute(
+                select(provider_cities.c.provider_id, City.timezone)
+                .join(City, City.id == provider_cities.c.city_id)
+                .join(Provider, Provider.id == provider_cities.c.provider_id)
+                .where(provider_cities.c.provider_id.in_(providers))
+                .order_by(provider_cities.c.provider_id, City.code)
+            )
+        ).all():
+            zones.setdefault(pid, tz)
+    owners: Any = CalendarException.technician_id.in_(ids)
+    if providers:
+        owners = or_(
+            owners,
+            CalendarException.provider_id.in_(providers)
+            & CalendarException.technician_id.is_(None),
+        )
+    exceptions = list(
+        await session.scalars(
+            select(CalendarException)
+            .where(owners, CalendarException.last_day >= today)
+            .order_by(CalendarException.first_day, CalendarException.id)
+        )
+    )
+    out: dict[uuid.UUID, dict[str, Any]] = {}
+    for tid, pid in techs.items():
+        cal = cals.get(tid)
+        mine = [
+            CalendarExceptionInfo(
+                id=e.id,
+                kind=e.kind,
+                first_day=e.first_day,
+                last_day=e.last_day,
+                start=e.start,
+                end=e.end,
+                reason=e.reason,
+                provider_wide=e.technician_id is None,
+            )
+            for e in exceptions
+            if e.technician_id == tid or (e.technician_id is None and e.provider_id == pid)
+        ]
+        doc = CalendarDoc(
+            technician_id=tid,
+            weekly=dict(cal.weekly) if cal and cal.weekly else {},
+            jobs_per_window=cal.jobs_per_window if cal else 1,
+            timezone=zones.get(pid, "UTC") if pid else "UTC",
+            exceptions=mine[:200],
+            updated_at=cal.updated_at if cal else None,
+        )
+        out[tid] = msgspec.to_builtins(doc)
     return out

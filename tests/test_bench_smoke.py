@@ -194,3 +194,12 @@ def test_claims_part_prints_the_ranking_figures(tmp_path: Path) -> None:
     assert claims["claims"] == 30 and 0 < claims["false_claims"] < 30
     assert 0 <= claims["auc"] <= 1 and "ROC AUC" in stdout
     assert set(claims["per_kind"]) >= {"far_away", "mock_gps", "no_check_in"}
+
+
+def test_assign_part_reports_the_assignment_time(tmp_path: Path) -> None:
+    stdout, summary = _bench(tmp_path, "--parts", "assign")
+    [figure] = _figures(summary, "assign")
+    assert figure["target"] == 50.0 and figure["ratio"] > 0
+    r = summary["parts"]["assign"]
+    assert r["technicians"] == 2500 and r["rounds"] == 10 and r["assigned"] > 0
+    assert "automatic assignment p99" in stdout

@@ -44,7 +44,7 @@ def test_pages_are_static_files_with_a_strict_policy(client):
     js = client.get("/console/js/pages/board.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     assert client.get("/console/js/nope.js").status_code == 404
-    for name in ("callbacks", "callback", "evidence", "plot", "scorecards", "charts"):
+    for name in ("callbacks", "callback", "evidence", "plot", "scorecards", "charts", "alerts"):
         assert client.get(f"/console/js/pages/{name}.js").status_code == 200, name
     # pages are not API operations
     assert not any(

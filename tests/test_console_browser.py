@@ -503,3 +503,39 @@ def test_the_main_pages_in_chinese_then_english(console: Console) -> None:
     console.text_in("main h1", "调度看板")
     console.api("PUT", "/auth/me/locale", who="admin", json={"locale": None})
     assert console.js_errors() == []
+def test_dispatcher_sees_and_acknowledges_sla_alerts(console: Console) -> None:
+    from world import run_db
+
+    from server import wiring
+    from server.dispatch.escalation import escalate
+
+    wiring.install()
+    w = console.world
+    job = console.api(
+        "POST",
+        "/jobs",
+        json={
+            "customer_id": str(w["customer1"]),
+            "kind": "repair",
+            "appliance_id": str(w["appliance1"]),
+            "priority": "urgent",
+            "provider_id": str(w["p1"]),
+            "technician_id": str(w["tech1"]),
+        },
+    )
+    due = datetime.fromisoformat(job["contact_due_at"])
+    url = console.server.env["DOORSTEP_DATABASE_URL"]
+    run_db(url, lambda s: escalate(s, due + timedelta(minutes=1)))
+    console.sign_in("dispatcher")
+    console.text_in("main h1", "Dispatcher board")
+    console.open("/alerts")
+    console.text_in("main h1", "SLA alerts")
+    table = console.text_in("#alerts", job["number"])
+    assert "contact clock ran out" in table.text
+    console.shot("08-sla-alerts")
+    console.css(f"#alerts button[aria-label='Acknowledge {job['number']}']").click()
+    console.text_in("#flash", "acknowledged")
+    alerts = console.api("GET", "/dispatch/alerts", params={"open": "false"})["items"]
+    mine = [a for a in alerts if a["job_id"] == job["id"]]
+    assert mine and all(a["acknowledged_at"] for a in mine if a["kind"] == "contact_breached")
+    assert not console.js_errors()

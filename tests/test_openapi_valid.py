@@ -123,7 +123,7 @@ def test_pull_ops_are_a_union_on_document_type(document):
     op = schemas["Op"]
     assert op["discriminator"]["propertyName"] == "type"
     mapping = op["discriminator"]["mapping"]
-    assert set(mapping) == {"job_packet", "kb_article"}
+    assert set(mapping) == {"job_packet", "kb_article", "calendar"}
     kb = schemas[mapping["kb_article"].removeprefix(REF)]
     target = kb["properties"]["doc"]["oneOf"][0]["$ref"].removeprefix(REF)
     assert set(schemas[target]["properties"]) >= {"id", "title", "body", "version"}

@@ -151,6 +151,35 @@ RULES: dict[str, Rule] = {
     "GET /scorecards/providers": Rule(STAFF),
     "GET /audit/repeat-repairs": Rule(STAFF),
     "POST /jobs/{job_id}/repeat-review": Rule(AUDIT),
+    # dispatch: calendars, service areas, a city's mode, automatic choices, SLA alerts
+    "GET /users/{user_id}/calendar": Rule(DISPATCH | ONLY_TECH, scoped=True),
+    "PUT /users/{user_id}/calendar": Rule(DISPATCH, scoped=True, body={"weekly": {}}),
+    "GET /users/{user_id}/calendar/exceptions": Rule(DISPATCH | ONLY_TECH, scoped=True),
+    "POST /users/{user_id}/calendar/exceptions": Rule(
+        DISPATCH, scoped=True, body={"first_day": "2030-01-01", "last_day": "2030-01-01"}
+    ),
+    "GET /providers/{provider_id}/calendar/exceptions": Rule(DISPATCH, scoped=True),
+    "POST /providers/{provider_id}/calendar/exceptions": Rule(
+        DISPATCH, scoped=True, body={"first_day": "2030-01-01", "last_day": "2030-01-01"}
+    ),
+    "DELETE /providers/{provider_id}/calendar/exceptions/{exception_id}": Rule(
+        DISPATCH, scoped=True
+    ),
+    "GET /providers/{provider_id}/service-areas": Rule(DISPATCH, scoped=True),
+    "POST /providers/{provider_id}/service-areas": Rule(
+        DISPATCH,
+        scoped=True,
+        body={"city_id": str(uuid.UUID(int=1)), "latitude": 30, "longitude": 120, "radius_km": 5},
+    ),
+    "DELETE /providers/{provider_id}/service-areas/{area_id}": Rule(DISPATCH, scoped=True),
+    "GET /cities/{city_id}/dispatch": Rule(DISPATCH),
+    "PUT /cities/{city_id}/dispatch": Rule(ONLY_ADMIN),
+    "GET /jobs/{job_id}/dispatch": Rule(DISPATCH, scoped=True),
+    "POST /jobs/{job_id}/dispatch": Rule(DISPATCH, scoped=True),
+    "POST /jobs/{job_id}/dispatch/{choice_id}/accept": Rule(DISPATCH, scoped=True),
+    "POST /jobs/{job_id}/dispatch/{choice_id}/decline": Rule(DISPATCH, scoped=True),
+    "GET /dispatch/alerts": Rule(DISPATCH),
+    "POST /dispatch/alerts/{alert_id}/acknowledge": Rule(DISPATCH, scoped=True),
     # signed by the SMS gateway's shared secret instead of a token
     "POST /sms/inbound": PUBLIC,
     "POST /sms/receipts": PUBLIC,

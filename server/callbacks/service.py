@@ -40,6 +40,7 @@ from server.db.models import (
     Violation,
 )
 from server.errors import Conflict, Invalid, NotFound
+from server.jobs import hooks
 from server.jobs.history import record_request_change
 from sync.vocabulary import JobStatus
 
@@ -367,6 +368,15 @@ class CallbackService:
                 "before": before,
             },
             previous_technician=previous_technician,
+        )
+        await hooks.dispatch_wanted(
+            self.s,
+            job,
+            trigger="reopened",
+            now=self.ctx.now,
+            default_capacity=self.ctx.settings.dispatch_default_jobs_per_window,
+            actor_id=self.p.user_id,
+            actor_role=self.p.role,
         )
 
     # --- shared -------------------------------------------------------------------

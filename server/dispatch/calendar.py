@@ -11,11 +11,12 @@ time (one by default). Booking or assigning a window that breaks either is refus
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
@@ -27,6 +28,7 @@ from sync.vocabulary import CLOSED_STATUSES
 
 __all__ = [
     "WEEKDAYS",
+    "CalendarFacts",
     "Clash",
     "TechDays",
     "check_booking",
@@ -169,6 +171,44 @@ def _hhmm(value: str, what: str) -> time:
         raise Invalid("invalid_time", f"{what}: give a time as HH:MM, not {value!r}.") from None
 
 
+def _parsed_weekly(
+    weekly: dict[str, list[list[str]]] | str,
+) -> dict[str, list[tuple[time, time]]]:
+    """``parse_weekly`` remembered by content (the stored JSON text, or the pattern):
+    most technicians share a few patterns, and ranking a city's technicians reads every
+    one of them."""
+    key = weekly if isinstance(weekly, str) else json.dumps(weekly, sort_keys=True)
+    found = _WEEKLY_CACHE.get(key)
+    if found is None:
+        if len(_WEEKLY_CACHE) > 4096:
+            _WEEKLY_CACHE.clear()
+        pattern = json.loads(weekly) if isinstance(weekly, str) else weekly
+        found = _WEEKLY_CACHE[key] = parse_weekly(pattern or {})
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarFacts:
+    """What ``load_days`` reads of a ``TechnicianCalendar`` (``weekly`` may be its stored
+    JSON text, read without decoding it per row)."""
+
+    weekly: dict[str, list[list[str]]] | str
+    jobs_per_window: int
+    home_latitude: float | None
+    home_longitude: float | None
+
+
+class Staff(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def provider_id(self) -> uuid.UUID | None: ...
+
+
+_WEEKLY_CACHE: dict[str, dict[str, list[tuple[time, time]]]] = {}
+
+
 def parse_weekly(weekly: dict[str, list[list[str]]]) -> dict[str, list[tuple[time, time]]]:
     """Check and parse a weekly pattern; raises ``Invalid`` on a bad one."""
     out: dict[str, list[tuple[time, time]]] = {}
@@ -202,25 +242,34 @@ def _days(start: datetime, end: datetime, zone: ZoneInfo) -> list[date]:
 
 async def load_days(
     session: AsyncSession,
-    technicians: Iterable[User],
+    technicians: Iterable[User | Staff],
     start: datetime,
     end: datetime,
     zone: ZoneInfo,
     default_capacity: int = 1,
+    *,
+    calendars: dict[uuid.UUID, Any] | None = None,
+    id_filter: Any = None,
 ) -> dict[uuid.UUID, TechDays]:
     """Calendars, exceptions and booked jobs of ``technicians`` over ``start``-``end``
-    (three queries whatever their number)."""
+    (three queries whatever their number; two when the caller already has the
+    ``calendars``). ``id_filter``: a select of the same technicians' ids, to use in the
+    queries instead of binding every id."""
     techs = list(technicians)
-    ids = [t.id for t in techs]
-    if not ids:
+    if not techs:
         return {}
+    ids: Any = id_filter if id_filter is not None else [t.id for t in techs]
     days = _days(start - timedelta(days=1), end, zone)
-    cals = {
-        c.technician_id: c
-        for c in await session.scalars(
-            select(TechnicianCalendar).where(TechnicianCalendar.technician_id.in_(ids))
-        )
-    }
+    cals = (
+        calendars
+        if calendars is not None
+        else {
+            c.technician_id: c
+            for c in await session.scalars(
+                select(TechnicianCalendar).where(TechnicianCalendar.technician_id.in_(ids))
+            )
+        }
+    )
     providers = {t.provider_id for t in techs if t.provider_id}
     exc = list(
         await session.scalars(
@@ -246,9 +295,17 @@ async def load_days(
         )
     ).all()
     out: dict[uuid.UUID, TechDays] = {}
+    local_cache: dict[tuple[date, time], datetime] = {}
+
+    def _at(day: date, t: time) -> datetime:
+        found = local_cache.get((day, t))
+        if found is None:
+            found = local_cache[(day, t)] = _local(day, t, zone)
+        return found
+
     for t in techs:
         cal = cals.get(t.id)
-        weekly = parse_weekly(cal.weekly) if cal and cal.weekly else {}
+        weekly = _parsed_weekly(cal.weekly) if cal is not None and cal.weekly else {}
         td = TechDays(
             technician_id=t.id,
             zone=zone,
@@ -267,7 +324,7 @@ async def load_days(
         for day in days:
             if weekly:
                 for a, b in weekly.get(WEEKDAYS[day.weekday()], []):
-                    td.working.append((_local(day, a, zone), _local(day, b, zone)))
+                    td.working.append((_at(day, a), _at(day, b)))
             for e in mine:
                 if not (e.first_day <= day <= e.last_day):
                     continue

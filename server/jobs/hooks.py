@@ -23,6 +23,7 @@ from server.db.models import Job, JobEvent, KbArticle, User
 __all__ = [
     "HOOKS",
     "check_assignment",
+    "dispatch_wanted",
     "evidence_changed",
     "installed",
     "job_changed",
@@ -41,6 +42,7 @@ HOOKS = (
     "packets_stale",
     "kb_article_changed",
     "check_assignment",
+    "dispatch_wanted",
 )
 _handlers: dict[str, list[Handler]] = {name: [] for name in HOOKS}
 
@@ -103,3 +105,27 @@ async def check_assignment(session: AsyncSession, job: Job, technician: User) ->
     """Raise to refuse giving ``job`` to ``technician``: a repeat-repair complaint goes
     to a senior technician only."""
     await _call("check_assignment", session, job, technician)
+
+
+async def dispatch_wanted(
+    session: AsyncSession,
+    job: Job,
+    *,
+    trigger: str,
+    now: datetime,
+    default_capacity: int,
+    actor_id: uuid.UUID | None,
+    actor_role: str | None,
+) -> None:
+    """A job needs a technician (created without one, or reopened by a contradicted
+    callback): the automatic dispatch chooses, as the city's mode says."""
+    await _call(
+        "dispatch_wanted",
+        session,
+        job,
+        trigger=trigger,
+        now=now,
+        default_capacity=default_capacity,
+        actor_id=actor_id,
+        actor_role=actor_role,
+    )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Request, delete, get, post, put
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,7 @@ from server.auth.guards import ANY_ROLE, allow
 from server.context import RequestContext
 from server.db.models import Job, JobEvent
 from server.db.models.user import Role
+from server.i18n.http import request_locale
 from server.jobs.lifecycle import overdue_reasons
 from server.jobs.repeats import is_complaint
 from server.jobs.schemas import (
@@ -192,10 +193,22 @@ class JobController(Controller):
 
     @get("/{job_id:uuid}/candidates", guards=[DISPATCH])
     async def candidates(
-        self, db: AsyncSession, ctx: RequestContext, job_id: uuid.UUID
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        ctx: RequestContext,
+        job_id: uuid.UUID,
     ) -> list[Candidate]:
-        """Technicians who could take the job; the appliance's installer first."""
-        return await JobService(db, ctx).candidates(job_id)
+        """Technicians who could take the job, ranked by the automatic dispatch's rules,
+        with the reasons in words (in the caller's locale: ``?lang=``, the user's, then
+        ``Accept-Language``).
+
+        The appliance's installer first when free; complaints only to seniors; then
+        distance (last fix, else home), free time in the window, load, and the
+        provider's very-satisfied rate and violations. Ineligible technicians
+        (``eligible: false``, ``blockers`` say why) come after every eligible one."""
+        locale = await request_locale(request, db, ctx.principal.user_id)
+        return await JobService(db, ctx).candidates(job_id, locale)
 
     @post("/{job_id:uuid}/assign", guards=[DISPATCH], status_code=HTTP_200_OK)
     async def assign(

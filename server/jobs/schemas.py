@@ -20,10 +20,13 @@ __all__ = [
     "JobEventOut",
     "JobOut",
     "JobPage",
+    "ReasonOut",
     "RepeatLink",
     "RepeatRepairOut",
     "RepeatRepairPage",
     "RepeatReviewIn",
+    "candidate_out",
+    "reason_out",
 ]
 
 Reason = Annotated[str, msgspec.Meta(max_length=500, examples=["Customer asked for the evening"])]
@@ -145,6 +148,15 @@ class JobEventOut(msgspec.Struct):
     data: dict[str, Any]
 
 
+class ReasonOut(msgspec.Struct):
+    """One reason of a dispatch choice: a stable ``code`` with its ``params``, and the
+    ``text`` in the caller's locale."""
+
+    code: Annotated[str, msgspec.Meta(examples=["installer"])]
+    params: dict[str, str]
+    text: Annotated[str, msgspec.Meta(examples=["the installer"])]
+
+
 class Candidate(msgspec.Struct):
     technician_id: uuid.UUID
     full_name: str
@@ -153,6 +165,48 @@ class Candidate(msgspec.Struct):
     is_installer: bool
     """Installed this appliance: after-sales work goes to them first."""
     open_jobs: int
+    eligible: bool = True
+    """False: may not take the job (``blockers`` say why); listed after every eligible one."""
+    score: float = 0.0
+    """Higher is better; only the order matters."""
+    distance_km: float | None = None
+    """From the technician's last fix of the day, else their home position."""
+    free: list[list[datetime]] = msgspec.field(default_factory=list)
+    """Free spans ``[start, end]`` in the window (or, pending, in the next hours)."""
+    summary: Annotated[str, msgspec.Meta(examples=["the installer, 2.1 km away"])] = ""
+    """The reasons (or the blockers) in words, in the caller's locale."""
+    reasons: list[ReasonOut] = msgspec.field(default_factory=list)
+    blockers: list[ReasonOut] = msgspec.field(default_factory=list)
+
+
+def reason_out(reason: Any, locale: str) -> ReasonOut:
+    from server.dispatch.assign import render
+
+    d = reason if isinstance(reason, dict) else reason.as_dict()
+    return ReasonOut(
+        code=str(d.get("code", "")),
+        params={str(k): str(v) for k, v in (d.get("params") or {}).items()},
+        text=render(d, locale),
+    )
+
+
+def candidate_out(r: Any, locale: str) -> Candidate:
+    """A ``server.dispatch.assign.Ranked`` on the wire."""
+    return Candidate(
+        technician_id=r.technician_id,
+        full_name=r.full_name,
+        provider_id=r.provider_id,
+        skill_level=r.skill_level,
+        is_installer=r.is_installer,
+        open_jobs=r.open_jobs,
+        eligible=r.eligible,
+        score=round(r.score, 2),
+        distance_km=r.distance_km,
+        free=[[a, b] for a, b in r.free],
+        summary=r.summary(locale),
+        reasons=[reason_out(x, locale) for x in r.reasons],
+        blockers=[reason_out(x, locale) for x in r.blockers],
+    )
 
 
 class RepeatLink(msgspec.Struct):

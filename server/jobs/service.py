@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.auth.scope import ensure_job_visible, job_filter
 from server.context import RequestContext
 from server.db.counters import next_value
-from server.db.models import Appliance, Customer, Job, JobEvent, Provider, User, provider_cities
+from server.db.models import Appliance, Customer, Job, JobEvent, Provider, User
 from server.db.models.user import Role
-from server.dispatch import calendar
+from server.dispatch import assign, calendar
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.jobs import hooks, repeats
 from server.jobs.history import record_request_change
 from server.jobs.lifecycle import BEFORE_ARRIVAL, FIELD_ACTIVE, is_closed
-from server.jobs.schemas import AppointmentIn, AssignIn, Candidate, JobCreate
+from server.jobs.schemas import AppointmentIn, AssignIn, Candidate, JobCreate, candidate_out
 from server.notifications.outbox import enqueue, window_text
 from sync.vocabulary import CLOSED_STATUSES, JobKind, JobPriority, JobStatus
 
@@ -116,54 +116,22 @@ class JobService:
         )
         return list(rows)
 
-    async def candidates(self, job_id: uuid.UUID) -> list[Candidate]:
-        """Technicians who could take the job: the appliance's installer first, then the
-        job's provider's (or, unassigned, every covering provider's) active technicians,
-        least loaded first."""
+    async def candidates(self, job_id: uuid.UUID, locale: str) -> list[Candidate]:
+        """Technicians who could take the job, ranked by the automatic dispatch's rules
+        (``server.dispatch.assign.rank_candidates``) with their reasons in ``locale``;
+        ineligible ones (flagged, with why) after every eligible one."""
         job = await self.get(job_id)
-        installer_id = None
-        if job.appliance_id:
-            appliance = await self.s.get(Appliance, job.appliance_id)
-            installer_id = appliance.installer_id if appliance else None
-        if job.provider_id:
-            providers = [job.provider_id]
-        else:
-            providers = list(
-                await self.s.scalars(
-                    select(provider_cities.c.provider_id)
-                    .join(Provider, Provider.id == provider_cities.c.provider_id)
-                    .where(provider_cities.c.city_id == job.city_id, Provider.active.is_(True))
-                )
-            )
+        providers: list[uuid.UUID] | None = [job.provider_id] if job.provider_id else None
         if not self.p.sees_everything:
-            providers = [pid for pid in providers if pid == self.p.provider_id]
-        open_jobs = (
-            select(func.count(Job.id))
-            .where(Job.technician_id == User.id, Job.status.not_in(list(CLOSED_STATUSES)))
-            .scalar_subquery()
+            providers = [self.p.provider_id] if self.p.provider_id else []
+        ranked = await assign.rank_candidates(
+            self.s,
+            job,
+            now=self.ctx.now,
+            default_capacity=self.ctx.settings.dispatch_default_jobs_per_window,
+            provider_ids=providers,
         )
-        rows = (
-            await self.s.execute(
-                select(User, open_jobs).where(
-                    User.role == Role.TECHNICIAN,
-                    User.active.is_(True),
-                    User.provider_id.in_(providers),
-                )
-            )
-        ).all()
-        out = [
-            Candidate(
-                technician_id=u.id,
-                full_name=u.full_name,
-                provider_id=u.provider_id,
-                skill_level=u.skill_level,
-                is_installer=u.id == installer_id,
-                open_jobs=int(n or 0),
-            )
-            for u, n in rows
-        ]
-        out.sort(key=lambda c: (not c.is_installer, c.open_jobs, c.full_name))
-        return out
+        return [candidate_out(r, locale) for r in ranked]
 
     # --- creating -----------------------------------------------------------------
 
@@ -248,6 +216,16 @@ class JobService:
             await self._assign(job, provider_id, data.technician_id, reason="")
         elif data.technician_id is not None:
             raise Invalid("provider_required", "Give the provider of the technician too.")
+        if data.technician_id is None:
+            await hooks.dispatch_wanted(
+                self.s,
+                job,
+                trigger="created",
+                now=now,
+                default_capacity=self.ctx.settings.dispatch_default_jobs_per_window,
+                actor_id=self.p.user_id,
+                actor_role=self.p.role,
+            )
         return job
 
     # --- assigning ----------------------------------------------------------------

@@ -117,7 +117,9 @@ class DispatchChoice(IdMixin, Base):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     summary: Mapped[str] = mapped_column(Text, default="")
-    reasons: Mapped[list[str]] = mapped_column(Json, default=list)
+    reasons: Mapped[list[dict[str, object]]] = mapped_column(Json, default=list)
+    """The chosen technician's reasons as codes: ``[{"code", "params"}]``, rendered in
+    the reader's locale (``server.dispatch.assign.render``)."""
     ranking: Mapped[list[dict[str, object]]] = mapped_column(Json, default=list)
     """The first candidates as ranked: ``[{"technician_id", "score", "eligible",
     "reasons"}]``."""

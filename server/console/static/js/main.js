@@ -18,9 +18,10 @@ import * as callbacksPage from "./pages/callbacks.js";
 import * as callbackPage from "./pages/callback.js";
 import * as scorecardsPage from "./pages/scorecards.js";
 import * as deadLettersPage from "./pages/deadletters.js";
+import * as alertsPage from "./pages/alerts.js";
 
 const PAGES = [loginPage, boardPage, jobPage, customersPage, reportPage, callbacksPage,
-  callbackPage, scorecardsPage, deadLettersPage];
+  callbackPage, scorecardsPage, deadLettersPage, alertsPage];
 PAGES.forEach((m) => register(m.page));
 
 const main = document.getElementById("main");
