@@ -96,8 +96,10 @@ def make_blob_store(settings: Settings) -> BlobStore:
 
 async def _maintain(db: Database, settings: Settings, blob_store: BlobStore) -> None:
     from server.callbacks.tasks import sweep_status_checks
+    from server.maintenance.service import run_periodic
     from sync.maintenance import sweep
 
+    plans_due = utcnow()
     while True:
         await anyio.sleep(settings.maintenance_interval)
         try:
@@ -110,6 +112,9 @@ async def _maintain(db: Database, settings: Settings, blob_store: BlobStore) -> 
                 upload_expiry=timedelta(hours=settings.blob_upload_expiry_hours),
             )
             await sweep_status_checks(db, utcnow())
+            if settings.maintenance_jobs_interval > 0 and utcnow() >= plans_due:
+                plans_due = utcnow() + timedelta(seconds=settings.maintenance_jobs_interval)
+                await run_periodic(db, utcnow(), settings)
         except Exception:  # the database may be briefly away; try again next round
             log.warning("maintenance round failed", exc_info=True)
 

@@ -24,7 +24,9 @@ def route_handlers() -> list[Any]:
         ViolationController,
     )
     from server.customers.routes import ApplianceController, CustomerController
+    from server.dispatch.plan_routes import PlanController
     from server.jobs.repeat_routes import RepeatRepairController
+    from server.maintenance.routes import MaintenanceController
     from server.jobs.routes import JobController
     from server.notifications.routes import NotificationController, ReceiptController
     from server.reports.routes import PublicServiceReportController, ServiceReportController
@@ -62,4 +64,6 @@ def route_handlers() -> list[Any]:
         SmsController,
         ReceiptController,
         CallRecordController,
+        PlanController,
+        MaintenanceController,
     ]

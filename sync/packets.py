@@ -33,6 +33,7 @@ from sync.packet_types import (
     CustomerInfo,
     FeePolicyInfo,
     JobInfo,
+    PartInfo,
     JobPacket,
     KbArticleDoc,
     KbLink,
@@ -130,6 +131,7 @@ async def build_packets(
                 version=job.version,
                 repeat_seq=job.repeat_seq,
                 is_complaint=is_complaint(job),
+                parts=msgspec.convert(job.parts or [], list[PartInfo]),
             ),
             customer=CustomerInfo(
                 id=customer.id,

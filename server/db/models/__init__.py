@@ -17,6 +17,7 @@ from server.db.models.dispatch import (
     CityDispatch,
     DispatchAlert,
     DispatchChoice,
+    DispatchPlan,
     ServiceArea,
     TechnicianCalendar,
 )
@@ -30,6 +31,11 @@ from server.db.models.evidence import (
     EvidenceRuleSet,
     Photo,
     SignOff,
+)
+from server.db.models.maintenance import (
+    MaintenancePlan,
+    MaintenanceSchedule,
+    MaintenanceTask,
 )
 from server.db.models.field import Checkin, JobNote
 from server.db.models.job import Job, JobEvent
@@ -74,10 +80,14 @@ __all__ = [
     "DeviceSyncState",
     "DispatchAlert",
     "DispatchChoice",
+    "DispatchPlan",
     "EvidenceRuleSet",
     "FeePolicy",
     "Job",
     "JobEvent",
+    "MaintenancePlan",
+    "MaintenanceSchedule",
+    "MaintenanceTask",
     "JobHolder",
     "JobNote",
     "KbArticle",
