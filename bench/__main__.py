@@ -22,6 +22,10 @@ Parts (``--parts``, all by default), each in its own temporary folder:
 ``claims``   a seeded labelled set of "customer not home" claims played through the app
              with the reference phone: ROC AUC, precision at N, honest claims flagged,
              recall per cheat kind (``bench/claims_bench.py``).
+``planner``  the day's plan on a generated city day (300 jobs, 40 technicians, windows,
+             skills, on-site clocks): OR-Tools routing's travel against a greedy
+             nearest-free-technician rule's, windows and clocks honoured, solve time
+             (``bench/planner_bench.py``).
 
 The end: a summary table (one row per figure, its target from the issue, met or not),
 written with every detail to ``bench/results/summary.json`` and as a chart,
@@ -122,7 +126,7 @@ from bench.report import Figure, Summary
 from bench.seed import Sizes
 from bench.sync_bench import RESULTS, Options
 
-PARTS = ("sync", "photos", "growth", "fleet", "peer", "nodes", "servers", "claims")
+PARTS = ("sync", "photos", "growth", "fleet", "peer", "nodes", "servers", "claims", "planner")
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,6 +537,47 @@ def part_claims(run: Run, summary: Summary) -> None:
         ),
     )
     summary.parts["claims"] = r
+
+
+def part_planner(run: Run, summary: Summary) -> None:
+    from bench.planner_bench import run as planner
+
+    r = planner(quick=run.quick)
+    p, g = r["planner"], r["greedy"]
+    summary.add(
+        Figure(
+            "planner",
+            "day plan: travel vs greedy",
+            r["travel_ratio"],
+            0.8,
+            what="total travel, OR-Tools routing / greedy nearest-free-technician, same jobs",
+            note=(
+                f"{r['jobs']} jobs, {r['technicians']} technicians; planner "
+                f"{r['planner_km']} km for {p['served']} visits, greedy {r['greedy_km']} km "
+                f"for {g['served']}"
+            ),
+            details=r,
+        ),
+        Figure(
+            "planner",
+            "day plan: windows and clocks honoured",
+            (p["in_window"] / p["served"]) if p["served"] else None,
+            1.0,
+            higher_is_better=True,
+            what="planned visits inside their window (urgent: before the on-site clock) / "
+            "planned visits",
+            note=f"urgent on time {p['urgent_on_time']}/{p['urgent']}, "
+            f"skill violations {p['skill_violations']}, outside hours {p['outside_hours']}",
+        ),
+        Figure(
+            "planner",
+            "day plan: solve time (s)",
+            r["solve_s"],
+            30.0,
+            what=f"seconds to the plan (time limit {r['time_limit_s']} s)",
+        ),
+    )
+    summary.parts["planner"] = r
 
 
 def main(run: Run) -> Summary:

@@ -240,7 +240,9 @@ def solve(
             solver.Add(routing.ActiveVar(index) == 0)
             continue
         if len(allowed) < n_w:
-            routing.SetAllowedVehiclesForIndex(allowed, index)
+            # (the same as SetAllowedVehiclesForIndex, whose Python binding refuses lists
+            # in 9.15; -1: left out)
+            routing.VehicleVar(index).SetValues([-1, *allowed])
         penalty = DROP_PENALTY * (10 if v.worker is not None else 3 if v.urgent else 1)
         routing.AddDisjunction([index], penalty)
 
