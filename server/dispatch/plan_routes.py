@@ -43,7 +43,7 @@ def plan_out(plan: DispatchPlan) -> PlanOut:
             "routes": plan.routes,
             "unassigned": plan.unassigned,
             "decided_at": plan.decided_at,
-            "outcome": plan.outcome,
+            "outcome": plan.outcome or None,
         },
         PlanOut,
         from_attributes=True,

@@ -51,6 +51,18 @@ class PlanUnassigned(msgspec.Struct):
     reason: str
 
 
+class PlanSkipped(msgspec.Struct):
+    job_number: str
+    reason: str
+
+
+class PlanOutcome(msgspec.Struct):
+    applied: list[str]
+    """Job numbers assigned (and booked)."""
+    skipped: list[PlanSkipped]
+    """Jobs changed since the plan was made, or refused."""
+
+
 class PlanOut(msgspec.Struct):
     id: uuid.UUID
     city_id: uuid.UUID
@@ -68,9 +80,8 @@ class PlanOut(msgspec.Struct):
     routes: list[PlanRoute]
     unassigned: list[PlanUnassigned]
     decided_at: datetime | None
-    outcome: dict[str, list[str] | list[dict[str, str]]]
-    """After acceptance: ``applied`` (job numbers) and ``skipped`` (``job_number``,
-    ``reason``)."""
+    outcome: PlanOutcome | None
+    """After acceptance: what was applied and what was skipped."""
 
 
 class PlanPage(msgspec.Struct):

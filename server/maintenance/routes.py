@@ -154,9 +154,12 @@ class MaintenanceController(Controller):
         self,
         db: AsyncSession,
         ctx: RequestContext,
-        state: Annotated[
+        due_state: Annotated[
             Literal["due", "overdue", "done", "upcoming"] | None,
-            Parameter(description="due (within lead time or a job open), overdue, done, upcoming"),
+            Parameter(
+                query="state",
+                description="due (within lead time or a job open), overdue, done, upcoming",
+            ),
         ] = None,
         city_id: uuid.UUID | None = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
@@ -181,6 +184,7 @@ class MaintenanceController(Controller):
             where.append(
                 (Appliance.installer_provider_id == p.provider_id) | (Job.provider_id == p.provider_id)
             )
+        state = due_state
         if state == "overdue":
             where.append(MaintenanceSchedule.due_on < today)
         elif state == "due":
