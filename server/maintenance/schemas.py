@@ -46,7 +46,7 @@ class TaskIn(msgspec.Struct, forbid_unknown_fields=True):
     description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
-class PlanCreate(msgspec.Struct, forbid_unknown_fields=True):
+class PlanCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Name
     category: ApplianceCategory
     brand: Annotated[str, msgspec.Meta(max_length=64)] = ""
@@ -55,7 +55,7 @@ class PlanCreate(msgspec.Struct, forbid_unknown_fields=True):
     """Empty: every model."""
     appliance_id: uuid.UUID | None = None
     """A plan for this one appliance (category, brand and model then ignored)."""
-    tasks: Annotated[list[TaskIn], msgspec.Meta(min_length=1, max_length=20)] = []
+    tasks: Annotated[list[TaskIn], msgspec.Meta(min_length=1, max_length=20)]
 
 
 class TaskOut(msgspec.Struct):
