@@ -15,9 +15,13 @@ import * as reportPage from "./pages/report.js";
 import * as callbacksPage from "./pages/callbacks.js";
 import * as callbackPage from "./pages/callback.js";
 import * as scorecardsPage from "./pages/scorecards.js";
+import * as intakePage from "./pages/intake.js";
+import * as calendarPage from "./pages/calendar.js";
+import * as planPage from "./pages/plan.js";
+import * as maintenancePage from "./pages/maintenance.js";
 
 const PAGES = [loginPage, boardPage, jobPage, customersPage, reportPage, callbacksPage,
-  callbackPage, scorecardsPage];
+  callbackPage, scorecardsPage, intakePage, calendarPage, planPage, maintenancePage];
 PAGES.forEach((m) => register(m.page));
 
 const main = document.getElementById("main");

@@ -93,7 +93,7 @@ async function render(main, { query, current }) {
       `${board.pending.total} waiting for an appointment · ${board.today.total} today · `,
       `updated ${when(board.now)} `,
       h("button", { type: "button", class: "link", onclick: () => go("/board", query) },
-        "Refresh")),
+        "Refresh"), " · ", h("a", { href: "#/plan", id: "board-plan" }, "The day's plan")),
     section("clocks", "SLA clocks", board.clocks, { clocks: true, noGroup: true,
       caption: "Urgent and overdue jobs, overdue first", empty: "No urgent or overdue jobs." }),
     section("today", `Today, ${day(board.day_start)}`, board.today,
