@@ -10,7 +10,6 @@ import { statusBadge } from "./jobrows.js";
 export const page = {
   path: "/calendar",
   title: "Technician calendar",
-  nav: "Calendar",
   roles: CONSOLE_ROLES,
   render,
 };

@@ -61,6 +61,7 @@ async function render(main, { query, current }) {
   function pick(hist) {
     state.customer = hist ? hist.customer : null;
     state.appliances = hist ? hist.appliances : [];
+    state.appliance = null;
     replace(matches);
     renderCustomer();
     renderAppliance();

@@ -8,7 +8,6 @@ import { CONSOLE_ROLES } from "../roles.js";
 export const page = {
   path: "/maintenance",
   title: "Maintenance",
-  nav: "Maintenance",
   roles: CONSOLE_ROLES,
   render,
 };
