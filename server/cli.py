@@ -321,10 +321,10 @@ def _cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
                     f"{plan.baseline_served} visits), solved in {plan.solve_s:.1f} s"
                 )
                 for r in plan.routes:
-                    stops = r["stops"]
-                    print(f"  {r['technician_name']}: {len(stops)} visits, "  # type: ignore[arg-type]
-                          f"{int(r['travel_m']) / 1000:.1f} km")  # type: ignore[call-overload]
-                    for st in stops:  # type: ignore[attr-defined]
+                    stops: list[dict[str, Any]] = r["stops"]  # type: ignore[assignment]
+                    km = float(r["travel_m"]) / 1000  # type: ignore[arg-type]
+                    print(f"  {r['technician_name']}: {len(stops)} visits, {km:.1f} km")
+                    for st in stops:
                         print(f"    {st['arrive'][11:16]}Z {st['job_number']}")
                 for u in plan.unassigned:
                     print(f"  unassigned {u['job_number']}: {u['reason']}")
@@ -362,7 +362,9 @@ def _cmd_maintenance_jobs(settings: Settings, args: argparse.Namespace) -> int:
             report = await run_periodic(db, now, settings)
         finally:
             await db.dispose()
-        print(f"scheduled {report.scheduled} appliance services; created {len(report.created)} jobs")
+        print(
+            f"scheduled {report.scheduled} appliance services; created {len(report.created)} jobs"
+        )
         for number in report.created:
             print(f"  {number}")
         return 0

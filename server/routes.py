@@ -26,8 +26,8 @@ def route_handlers() -> list[Any]:
     from server.customers.routes import ApplianceController, CustomerController
     from server.dispatch.plan_routes import PlanController
     from server.jobs.repeat_routes import RepeatRepairController
-    from server.maintenance.routes import MaintenanceController
     from server.jobs.routes import JobController
+    from server.maintenance.routes import MaintenanceController
     from server.notifications.routes import NotificationController, ReceiptController
     from server.reports.routes import PublicServiceReportController, ServiceReportController
     from server.scorecards.routes import ScorecardController

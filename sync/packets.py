@@ -33,10 +33,10 @@ from sync.packet_types import (
     CustomerInfo,
     FeePolicyInfo,
     JobInfo,
-    PartInfo,
     JobPacket,
     KbArticleDoc,
     KbLink,
+    PartInfo,
     PastVisit,
     PhoneInfo,
 )

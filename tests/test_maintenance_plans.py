@@ -68,9 +68,9 @@ def test_plan_makes_the_job_ahead_for_the_installer(
     again = _run(database_url, settings, datetime(2026, 2, 21, 4, tzinfo=UTC))
     assert again.created == []  # one open job per appliance and task
 
-    jobs = client.get(
-        "/jobs", params={"kind": "maintenance", "limit": 10}, headers=desk
-    ).json()["items"]
+    jobs = client.get("/jobs", params={"kind": "maintenance", "limit": 10}, headers=desk).json()[
+        "items"
+    ]
     assert [j["number"] for j in jobs] == report.created
     job = jobs[0]
     assert job["appliance_id"] == str(world["appliance1"])
@@ -85,7 +85,11 @@ def test_plan_makes_the_job_ahead_for_the_installer(
 
         from server.db.models import Notification
 
-        return list(await s.scalars(select(Notification.body).where(Notification.job_id == uuid.UUID(job["id"]))))
+        return list(
+            await s.scalars(
+                select(Notification.body).where(Notification.job_id == uuid.UUID(job["id"]))
+            )
+        )
 
     (body,) = run_db(database_url, messages)
     assert "Anode check" in body and job["number"] in body
@@ -113,9 +117,12 @@ def test_completion_sets_the_next_due_date_and_the_list_says_done(
     due = client.get("/maintenance/schedule", params={"state": "due"}, headers=admin).json()
     assert due["total"] == 1 and due["items"][0]["job_number"] == report.created[0]
     assert due["items"][0]["parts"][0]["code"] == "AN-60"
-    assert client.get(
-        "/maintenance/schedule", params={"state": "overdue"}, headers=admin
-    ).json()["total"] == 0
+    assert (
+        client.get("/maintenance/schedule", params={"state": "overdue"}, headers=admin).json()[
+            "total"
+        ]
+        == 0
+    )
 
     job_id = due["items"][0]["job_id"]
 

@@ -33,13 +33,16 @@ def test_solver_honours_constraints_and_beats_greedy() -> None:
     assert got["outside_hours"] == 0
     assert got["in_window"] == got["served"]
     assert got["urgent_on_time"] == sum(
-        1 for r in sol.routes for s in r.stops if s.key in {v.key for v in problem.visits if v.urgent}
+        1
+        for r in sol.routes
+        for s in r.stops
+        if s.key in {v.key for v in problem.visits if v.urgent}
     )
     assert sol.served >= greedy.served
     assert sol.travel_m <= greedy.travel_m
-    assert sorted(
-        [s.key for r in sol.routes for s in r.stops] + list(sol.unassigned)
-    ) == sorted(v.key for v in problem.visits)
+    assert sorted([s.key for r in sol.routes for s in r.stops] + list(sol.unassigned)) == sorted(
+        v.key for v in problem.visits
+    )
 
 
 def test_complaint_goes_to_the_senior_and_breaks_are_kept() -> None:
@@ -180,13 +183,9 @@ def test_changed_job_is_skipped_and_bad_input_is_4xx(client: Any, world: Any) ->
     assert client.get(f"/jobs/{job['id']}", headers=desk).json()["technician_id"] is None
     r = client.post("/dispatch/plans", json={**body, "time_limit_s": 500}, headers=desk)
     assert r.status_code == 400 or r.status_code == 422, r.text
-    r = client.post(
-        "/dispatch/plans", json={**body, "city_id": str(world["p1"])}, headers=desk
-    )
+    r = client.post("/dispatch/plans", json={**body, "city_id": str(world["p1"])}, headers=desk)
     assert r.status_code == 404, r.text
-    assert (
-        client.post(f"/dispatch/plans/{world['p1']}/accept", headers=desk).status_code == 404
-    )
+    assert client.post(f"/dispatch/plans/{world['p1']}/accept", headers=desk).status_code == 404
 
 
 def test_cli_plan(settings: Any, world: Any, capsys: Any) -> None:

@@ -60,7 +60,7 @@ class PlanController(Controller):
         """Propose the day's plan for a city: the pending jobs of that local day (and the
         unbooked ones) given to technicians and ordered, honouring appointment windows,
         working hours, leave, skills (complaints to seniors) and urgent jobs' on-site
-        clocks, minimising travel (OR-Tools routing; straight-line distance × 1.3 where
+        clocks, minimising travel (OR-Tools routing; straight-line distance times 1.3 where
         no road network is configured). Nothing changes until the plan is accepted.
         Provider staff plan their own technicians and jobs."""
         plan = await plans.propose(db, ctx, data.city_id, data.day, data.time_limit_s)

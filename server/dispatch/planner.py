@@ -16,7 +16,7 @@ The problem, in minutes from the local midnight of the day:
 
 The objective is total travel (metres); a job that cannot be fitted is dropped at a
 large penalty (urgent jobs at a larger one) and reported. Distances come from a
-``DistanceMatrix``: ``StraightLine`` (haversine × a detour factor) unless a road-distance
+``DistanceMatrix``: ``StraightLine`` (haversine times a detour factor) unless a road-distance
 matrix (an OSRM server, say) is plugged in.
 
 ``greedy_baseline`` is the comparison the bench (and every stored plan) reports: each
@@ -79,7 +79,7 @@ class DistanceMatrix(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StraightLine:
-    """Haversine distance × ``detour``; time at ``speed_kmh``."""
+    """Haversine distance times ``detour``; time at ``speed_kmh``."""
 
     detour: float = DETOUR_FACTOR
     speed_kmh: float = SPEED_KMH
@@ -96,7 +96,7 @@ class StraightLine:
             for j in range(i + 1, n):
                 b = points[j]
                 d = distance_m(a[0], a[1], b[0], b[1]) * self.detour
-                m, t = int(round(d)), int(math.ceil(d / per_min))
+                m, t = round(d), math.ceil(d / per_min)
                 metres[i][j] = metres[j][i] = m
                 minutes[i][j] = minutes[j][i] = t
         return metres, minutes

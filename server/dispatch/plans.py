@@ -231,6 +231,7 @@ async def propose(
         for s in r.stops:
             job = data.jobs[s.key]  # type: ignore[index]
             pending = job.window_start is None
+            window: tuple[str | None, str | None]
             if pending:
                 w_start = s.arrive - (s.arrive % 30)
                 window = (_iso(data.midnight, w_start), _iso(data.midnight, w_start + SLOT))

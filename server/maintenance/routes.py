@@ -70,7 +70,9 @@ def _plan_out(plan: MaintenancePlan, tasks: list[MaintenanceTask]) -> PlanOut:
     )
 
 
-async def _tasks(db: AsyncSession, plan_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[MaintenanceTask]]:
+async def _tasks(
+    db: AsyncSession, plan_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[MaintenanceTask]]:
     out: dict[uuid.UUID, list[MaintenanceTask]] = {p: [] for p in plan_ids}
     for t in await db.scalars(
         select(MaintenanceTask)
@@ -88,9 +90,7 @@ class MaintenanceController(Controller):
     @get("/plans", guards=[SEE])
     async def list_plans(self, db: AsyncSession) -> PlanPage:
         """Every maintenance plan with its recurring services."""
-        plans = list(
-            await db.scalars(select(MaintenancePlan).order_by(MaintenancePlan.name))
-        )
+        plans = list(await db.scalars(select(MaintenancePlan).order_by(MaintenancePlan.name)))
         tasks = await _tasks(db, [p.id for p in plans])
         return PlanPage(items=[_plan_out(p, tasks[p.id]) for p in plans])
 
@@ -181,7 +181,8 @@ class MaintenanceController(Controller):
         p = ctx.principal
         if not p.sees_everything:
             where.append(
-                (Appliance.installer_provider_id == p.provider_id) | (Job.provider_id == p.provider_id)
+                (Appliance.installer_provider_id == p.provider_id)
+                | (Job.provider_id == p.provider_id)
             )
         state = due_state
         if state == "overdue":

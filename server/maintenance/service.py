@@ -264,7 +264,9 @@ async def _create_job(
     return job
 
 
-async def _installer(session: AsyncSession, appliance: Appliance, city_id: uuid.UUID) -> User | None:
+async def _installer(
+    session: AsyncSession, appliance: Appliance, city_id: uuid.UUID
+) -> User | None:
     if appliance.installer_id is None:
         return None
     tech = await session.get(User, appliance.installer_id)
@@ -337,4 +339,3 @@ async def on_job_event(session: AsyncSession, job: Job, event: JobEvent) -> None
     sched.job_id = None
     sched.updated_at = event.at
     await session.flush()
-

@@ -32,13 +32,13 @@ from server.db.models.evidence import (
     Photo,
     SignOff,
 )
+from server.db.models.field import Checkin, JobNote
+from server.db.models.job import Job, JobEvent
 from server.db.models.maintenance import (
     MaintenancePlan,
     MaintenanceSchedule,
     MaintenanceTask,
 )
-from server.db.models.field import Checkin, JobNote
-from server.db.models.job import Job, JobEvent
 from server.db.models.notification import Notification
 from server.db.models.provider import City, FeePolicy, Provider, provider_cities
 from server.db.models.sync import (
@@ -85,14 +85,14 @@ __all__ = [
     "FeePolicy",
     "Job",
     "JobEvent",
-    "MaintenancePlan",
-    "MaintenanceSchedule",
-    "MaintenanceTask",
     "JobHolder",
     "JobNote",
     "KbArticle",
     "LedgerEntry",
     "LoginAttempt",
+    "MaintenancePlan",
+    "MaintenanceSchedule",
+    "MaintenanceTask",
     "Notification",
     "Photo",
     "Provider",

@@ -60,9 +60,7 @@ class MaintenanceSchedule(IdMixin, Base):
         Index("ix_maintenance_schedules_due", "due_on"),
     )
 
-    appliance_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("appliances.id", ondelete="CASCADE")
-    )
+    appliance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appliances.id", ondelete="CASCADE"))
     task_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("maintenance_tasks.id", ondelete="CASCADE")
     )

@@ -90,9 +90,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_maintenance_schedules_due", "maintenance_schedules", ["due_on"])
-    op.create_index(
-        op.f("ix_maintenance_schedules_job_id"), "maintenance_schedules", ["job_id"]
-    )
+    op.create_index(op.f("ix_maintenance_schedules_job_id"), "maintenance_schedules", ["job_id"])
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("parts", _json(), nullable=False, server_default="[]"))
 
