@@ -575,6 +575,7 @@ def part_planner(run: Run, summary: Summary) -> None:
             r["solve_s"],
             30.0,
             what=f"seconds to the plan (time limit {r['time_limit_s']} s)",
+            note=f"{r['solve_cpu_s']} s of CPU; load average {r['load_average']}",
         ),
     )
     summary.parts["planner"] = r

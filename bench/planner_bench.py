@@ -12,6 +12,7 @@ every run.
 from __future__ import annotations
 
 import math
+import os
 import random
 from typing import Any
 
@@ -106,7 +107,7 @@ def check(problem: Problem, sol: Solution) -> dict[str, int]:
 
 
 def run(
-    *, quick: bool = False, time_limit: float = 20.0, jobs: int = 300, technicians: int = 40
+    *, quick: bool = False, time_limit: float = 25.0, jobs: int = 300, technicians: int = 40
 ) -> dict[str, Any]:
     if quick:
         jobs, technicians, time_limit = 30, 5, 2.0
@@ -120,6 +121,8 @@ def run(
         "technicians": technicians,
         "time_limit_s": time_limit,
         "solve_s": round(solved.seconds, 2),
+        "solve_cpu_s": round(solved.cpu_seconds, 2),
+        "load_average": round(os.getloadavg()[0], 1),
         "greedy_km": round(greedy.travel_m / 1000, 1),
         "planner_km": round(solved.travel_m / 1000, 1),
         "travel_ratio": round(solved.travel_m / greedy.travel_m, 3) if greedy.travel_m else None,

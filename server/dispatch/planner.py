@@ -164,6 +164,8 @@ class Solution:
     unassigned: list[Hashable]
     seconds: float
     status: str
+    cpu_seconds: float = 0.0
+    """Processor time the solve had (less than ``seconds`` on a loaded machine)."""
 
     @property
     def travel_m(self) -> int:
@@ -195,12 +197,14 @@ def solve(
     problem: Problem,
     distances: DistanceMatrix | None = None,
     time_limit: float = 10.0,
+    first_solution: str = "PARALLEL_CHEAPEST_INSERTION",
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH",
 ) -> Solution:
     """Route ``problem`` with OR-Tools: guided local search from a cheapest-insertion
     start, for at most ``time_limit`` seconds."""
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-    began = _time.perf_counter()
+    began, cpu = _time.perf_counter(), _time.process_time()
     visits, workers = problem.visits, [w for w in problem.workers if w.spans]
     if not visits or not workers:
         return Solution([Route(w.key) for w in workers], [v.key for v in visits], 0.0, "empty")
@@ -262,11 +266,11 @@ def solve(
         routing.AddVariableMinimizedByFinalizer(td.CumulVar(routing.Start(k)))
 
     params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = (
-        routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    params.first_solution_strategy = getattr(
+        routing_enums_pb2.FirstSolutionStrategy, first_solution
     )
-    params.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    params.local_search_metaheuristic = getattr(
+        routing_enums_pb2.LocalSearchMetaheuristic, metaheuristic
     )
     params.time_limit.FromMilliseconds(max(100, int(time_limit * 1000)))
     assignment = routing.SolveWithParameters(params)
@@ -293,7 +297,7 @@ def solve(
             index = assignment.Value(routing.NextVar(index))
         routes.append(route)
     unassigned = [v.key for i, v in enumerate(visits) if i not in served]
-    return Solution(routes, unassigned, seconds, "solved")
+    return Solution(routes, unassigned, seconds, "solved", _time.process_time() - cpu)
 
 
 def greedy_baseline(problem: Problem, distances: DistanceMatrix | None = None) -> Solution:
