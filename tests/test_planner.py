@@ -56,13 +56,15 @@ def test_complaint_goes_to_the_senior_and_breaks_are_kept() -> None:
         # must be over by 12:00 or start at 13:00 or later: 11:30 arrival would cross lunch
         Visit("late-morning", lat, lon + 0.001, 60, 11 * 60 + 30, 13 * 60),
         Visit("impossible", lat, lon, 60, 19 * 60, 20 * 60),
+        Visit("passed", lat, lon, 60, 10 * 60, -1),
     ]
     sol = solve(Problem(visits, workers), StraightLine(), time_limit=1)
     where = {s.key: (r.worker, s) for r in sol.routes for s in r.stops}
     assert where["complaint"][0] == "senior"
     stop = where["late-morning"][1]
     assert stop.arrive >= 13 * 60 or stop.leave <= 12 * 60
-    assert sol.unassigned == ["impossible"]
+    assert sorted(sol.unassigned) == ["impossible", "passed"]
+    assert "passed" in greedy_baseline(Problem(visits, workers)).unassigned
 
 
 def _tomorrow() -> date:

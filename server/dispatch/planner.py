@@ -237,8 +237,11 @@ def solve(
 
     for i, v in enumerate(visits):
         index = manager.NodeToIndex(i)
-        td.CumulVar(index).SetRange(max(0, v.earliest), max(v.earliest, min(v.latest, horizon)))
         allowed = [k for k, w in enumerate(workers) if _eligible(v, w)]
+        if v.latest < v.earliest or v.latest < 0 or v.earliest > horizon:
+            allowed = []  # its window has passed (or is not this day)
+        else:
+            td.CumulVar(index).SetRange(max(0, v.earliest), min(v.latest, horizon))
         if not allowed:
             routing.AddDisjunction([index], 0)
             solver.Add(routing.ActiveVar(index) == 0)
