@@ -194,3 +194,17 @@ def test_claims_part_prints_the_ranking_figures(tmp_path: Path) -> None:
     assert claims["claims"] == 30 and 0 < claims["false_claims"] < 30
     assert 0 <= claims["auc"] <= 1 and "ROC AUC" in stdout
     assert set(claims["per_kind"]) >= {"far_away", "mock_gps", "no_check_in"}
+
+
+def test_planner_part_prints_its_figures(tmp_path: Path) -> None:
+    stdout, summary = _bench(tmp_path, "--parts", "planner")
+    figures = {f["name"]: f for f in _figures(summary, "planner")}
+    assert set(figures) == {
+        "day plan: travel vs greedy",
+        "day plan: windows and clocks honoured",
+        "day plan: solve time (s)",
+    }
+    r = summary["parts"]["planner"]
+    assert r["jobs"] == 30 and r["planner"]["skill_violations"] == 0
+    assert r["planner"]["in_window"] == r["planner"]["served"] > 0
+    assert "travel vs greedy" in stdout
