@@ -24,6 +24,10 @@ Parts (``--parts``, all by default), each in its own temporary folder:
              recall per cheat kind (``bench/claims_bench.py``).
 ``assign``   automatic assignment of one new job with 2,500 technicians in the
              database: p99 server time (``bench/assign_bench.py``).
+``planner``  the day's plan on a generated city day (300 jobs, 40 technicians, windows,
+             skills, on-site clocks): OR-Tools routing's travel against a greedy
+             nearest-free-technician rule's, windows and clocks honoured, solve time
+             (``bench/planner_bench.py``).
 
 The end: a summary table (one row per figure, its target from the issue, met or not),
 written with every detail to ``bench/results/summary.json`` and as a chart,
@@ -124,7 +128,18 @@ from bench.report import Figure, Summary
 from bench.seed import Sizes
 from bench.sync_bench import RESULTS, Options
 
-PARTS = ("sync", "photos", "growth", "fleet", "peer", "nodes", "servers", "claims", "assign")
+PARTS = (
+    "sync",
+    "photos",
+    "growth",
+    "fleet",
+    "peer",
+    "nodes",
+    "servers",
+    "claims",
+    "assign",
+    "planner",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -576,6 +591,48 @@ def part_assign(run: Run, summary: Summary) -> None:
         )
     )
     summary.parts["assign"] = r
+
+
+def part_planner(run: Run, summary: Summary) -> None:
+    from bench.planner_bench import run as planner
+
+    r = planner(quick=run.quick)
+    p, g = r["planner"], r["greedy"]
+    summary.add(
+        Figure(
+            "planner",
+            "day plan: travel vs greedy",
+            r["travel_ratio"],
+            0.8,
+            what="total travel, OR-Tools routing / greedy nearest-free-technician, same jobs",
+            note=(
+                f"{r['jobs']} jobs, {r['technicians']} technicians; planner "
+                f"{r['planner_km']} km for {p['served']} visits, greedy {r['greedy_km']} km "
+                f"for {g['served']}"
+            ),
+            details=r,
+        ),
+        Figure(
+            "planner",
+            "day plan: windows and clocks honoured",
+            (p["in_window"] / p["served"]) if p["served"] else None,
+            1.0,
+            higher_is_better=True,
+            what="planned visits inside their window (urgent: before the on-site clock) / "
+            "planned visits",
+            note=f"urgent on time {p['urgent_on_time']}/{p['urgent']}, "
+            f"skill violations {p['skill_violations']}, outside hours {p['outside_hours']}",
+        ),
+        Figure(
+            "planner",
+            "day plan: solve time (s)",
+            r["solve_s"],
+            30.0,
+            what=f"seconds to the plan (time limit {r['time_limit_s']} s)",
+            note=f"{r['solve_cpu_s']} s of CPU; load average {r['load_average']}",
+        ),
+    )
+    summary.parts["planner"] = r
 
 
 def main(run: Run) -> Summary:

@@ -114,8 +114,10 @@ async def _maintain(
     db: Database, settings: Settings, blob_store: BlobStore, hub: PokeHub | None = None
 ) -> None:
     from server.callbacks.tasks import sweep_status_checks
+    from server.maintenance.service import run_periodic
     from sync.maintenance import sweep
 
+    plans_due = utcnow()
     while True:
         await anyio.sleep(settings.maintenance_interval)
         try:
@@ -129,6 +131,9 @@ async def _maintain(
             )
             await sweep_status_checks(db, utcnow())
             await run_escalation(db, settings, hub, utcnow())
+            if settings.maintenance_jobs_interval > 0 and utcnow() >= plans_due:
+                plans_due = utcnow() + timedelta(seconds=settings.maintenance_jobs_interval)
+                await run_periodic(db, utcnow(), settings)
         except Exception:  # the database may be briefly away; try again next round
             log.warning("maintenance round failed", exc_info=True)
 

@@ -1,4 +1,5 @@
-"""The ``doorstep`` command: serve, migrate, demo-data, create-user, verify-ledger."""
+"""The ``doorstep`` command: serve, migrate, demo-data, create-user, verify-ledger, plan,
+maintenance-jobs."""
 
 from __future__ import annotations
 
@@ -260,6 +261,119 @@ def _cmd_risk(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
+    """``plan --city CODE --date YYYY-MM-DD``: propose the day's plan (stored, as from the
+    API) and print it; ``--accept`` accepts it at once."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from server.auth.principal import Principal
+    from server.context import RequestContext
+    from server.db.base import utcnow
+    from server.db.engine import make_database
+    from server.db.models import City, User
+    from server.db.models.user import Role
+    from server.dispatch import plans
+    from server.errors import DoorstepError
+
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        print(f"error: --date {args.date!r} is not YYYY-MM-DD", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        db = make_database(settings.resolved_database_url)
+        try:
+            async with db.writer() as s:
+                city = await s.scalar(select(City).where(City.code == args.city))
+                if city is None:
+                    print(f"error: no city {args.city!r}", file=sys.stderr)
+                    return 2
+                who = select(User).where(User.active.is_(True))
+                who = (
+                    who.where(User.username == args.user)
+                    if args.user
+                    else who.where(User.role == Role.ADMIN).order_by(User.username)
+                )
+                user = await s.scalar(who.limit(1))
+                if user is None:
+                    print("error: no such (admin) user to plan as", file=sys.stderr)
+                    return 2
+                ctx = RequestContext(
+                    Principal(user.id, Role(user.role), user.provider_id),
+                    settings,
+                    source="system",
+                    now=utcnow(),
+                )
+                try:
+                    plan = await plans.propose(s, ctx, city.id, day, args.time_limit)
+                    if args.accept:
+                        plan = await plans.accept(s, ctx, plan.id)
+                except DoorstepError as exc:
+                    print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+                    return 1
+                await s.commit()
+                served = sum(len(r["stops"]) for r in plan.routes)  # type: ignore[arg-type,misc]
+                print(
+                    f"plan {plan.id} ({plan.state}) for {city.code} {day}: {served} visits, "
+                    f"{len(plan.unassigned)} unassigned, travel {plan.travel_m / 1000:.1f} km "
+                    f"(greedy nearest-free-technician: {plan.baseline_travel_m / 1000:.1f} km, "
+                    f"{plan.baseline_served} visits), solved in {plan.solve_s:.1f} s"
+                )
+                for r in plan.routes:
+                    stops: list[dict[str, Any]] = r["stops"]  # type: ignore[assignment]
+                    km = float(r["travel_m"]) / 1000  # type: ignore[arg-type]
+                    print(f"  {r['technician_name']}: {len(stops)} visits, {km:.1f} km")
+                    for st in stops:
+                        print(f"    {st['arrive'][11:16]}Z {st['job_number']}")
+                for u in plan.unassigned:
+                    print(f"  unassigned {u['job_number']}: {u['reason']}")
+                if plan.state == "accepted":
+                    print(f"accepted: {plan.outcome}")
+                return 0
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def _cmd_maintenance_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    """``maintenance-jobs``: create the maintenance jobs now due (what the server's
+    maintenance loop does every ``DOORSTEP_MAINTENANCE_JOBS_INTERVAL`` seconds)."""
+    from datetime import UTC, datetime
+
+    from server.db.base import utcnow
+    from server.db.engine import make_database
+    from server.maintenance.service import run_periodic
+
+    now = utcnow()
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            print(f"error: --now {args.now!r} is not an ISO date-time", file=sys.stderr)
+            return 2
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+
+    async def run() -> int:
+        db = make_database(settings.resolved_database_url)
+        try:
+            report = await run_periodic(db, now, settings)
+        finally:
+            await db.dispose()
+        print(
+            f"scheduled {report.scheduled} appliance services; created {len(report.created)} jobs"
+        )
+        for number in report.created:
+            print(f"  {number}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="doorstep", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -324,6 +438,18 @@ def _parser() -> argparse.ArgumentParser:
     ra.add_argument("version")
     rs.add_parser("list", help="the saved weight sets (* = active)")
     r.set_defaults(func=_cmd_risk)
+
+    pl = sub.add_parser("plan", help="propose (and --accept) the day's plan for a city")
+    pl.add_argument("--city", required=True, help="city code")
+    pl.add_argument("--date", required=True, help="the local day, YYYY-MM-DD")
+    pl.add_argument("--time-limit", type=float, default=10.0, help="solver seconds")
+    pl.add_argument("--user", help="plan as this user (default: the first admin)")
+    pl.add_argument("--accept", action="store_true", help="accept the plan at once")
+    pl.set_defaults(func=_cmd_plan)
+
+    mj = sub.add_parser("maintenance-jobs", help="create the maintenance jobs now due")
+    mj.add_argument("--now", help="as if at this ISO date-time (default: now)")
+    mj.set_defaults(func=_cmd_maintenance_jobs)
     return p
 
 

@@ -33,8 +33,10 @@ def route_handlers() -> list[Any]:
         ProviderCalendarController,
         ServiceAreaController,
     )
+    from server.dispatch.plan_routes import PlanController
     from server.jobs.repeat_routes import RepeatRepairController
     from server.jobs.routes import JobController
+    from server.maintenance.routes import MaintenanceController
     from server.notifications.routes import NotificationController, ReceiptController
     from server.reports.routes import PublicServiceReportController, ServiceReportController
     from server.scorecards.routes import ScorecardController
@@ -78,4 +80,6 @@ def route_handlers() -> list[Any]:
         CityDispatchController,
         DispatchChoiceController,
         AlertController,
+        PlanController,
+        MaintenanceController,
     ]

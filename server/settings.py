@@ -164,6 +164,11 @@ class Settings:
     maintenance_interval: int = 60
     """Seconds between maintenance rounds (expire closed packets, compact logs); 0: off."""
 
+    maintenance_jobs_interval: int = 3600
+    """Seconds between runs of the maintenance plans (jobs created ahead of time for
+    recurring services), within the maintenance rounds; 0: off (``doorstep
+    maintenance-jobs`` from cron instead)."""
+
     callback_not_home_minutes: int = 120
     """A "customer not home" claim must be called back within this (and before the job's
     next appointment)."""

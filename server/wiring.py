@@ -43,11 +43,13 @@ def install() -> None:
     """Register every feature's handlers (idempotent)."""
     from server.callbacks import tasks
     from server.dispatch import installs
+    from server.maintenance import service as maintenance
     from sync import buckets
 
     hooks.register("job_changed", buckets.job_changed)
     hooks.register("job_recorded", tasks.on_job_event)
     hooks.register("job_recorded", installs.on_job_event)
+    hooks.register("job_recorded", maintenance.on_job_event)
     hooks.register("evidence_changed", tasks.refresh_risk)
     hooks.register("packets_stale", buckets.refresh_jobs)
     hooks.register("kb_article_changed", _kb_article_changed)

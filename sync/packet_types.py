@@ -19,6 +19,7 @@ __all__ = [
     "JobPacket",
     "KbArticleDoc",
     "KbLink",
+    "PartInfo",
     "PastVisit",
     "PhoneInfo",
 ]
@@ -46,6 +47,14 @@ class JobInfo(msgspec.Struct):
     """2: the appliance's second repair within 30 days (reviewed); 3 or more: a
     complaint — take extra care, it is the customer's third visit for this."""
     is_complaint: bool = False
+    parts: list[PartInfo] = []
+    """Parts and consumables to bring (a maintenance job's filters, say)."""
+
+
+class PartInfo(msgspec.Struct):
+    code: str
+    name: str = ""
+    quantity: int = 1
 
 
 class PhoneInfo(msgspec.Struct):

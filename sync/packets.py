@@ -42,6 +42,7 @@ from sync.packet_types import (
     JobPacket,
     KbArticleDoc,
     KbLink,
+    PartInfo,
     PastVisit,
     PhoneInfo,
 )
@@ -137,6 +138,7 @@ async def build_packets(
                 version=job.version,
                 repeat_seq=job.repeat_seq,
                 is_complaint=is_complaint(job),
+                parts=msgspec.convert(job.parts or [], list[PartInfo]),
             ),
             customer=CustomerInfo(
                 id=customer.id,

@@ -203,3 +203,17 @@ def test_assign_part_reports_the_assignment_time(tmp_path: Path) -> None:
     r = summary["parts"]["assign"]
     assert r["technicians"] == 2500 and r["rounds"] == 10 and r["assigned"] > 0
     assert "automatic assignment p99" in stdout
+
+
+def test_planner_part_prints_its_figures(tmp_path: Path) -> None:
+    stdout, summary = _bench(tmp_path, "--parts", "planner")
+    figures = {f["name"]: f for f in _figures(summary, "planner")}
+    assert set(figures) == {
+        "day plan: travel vs greedy",
+        "day plan: windows and clocks honoured",
+        "day plan: solve time (s)",
+    }
+    r = summary["parts"]["planner"]
+    assert r["jobs"] == 30 and r["planner"]["skill_violations"] == 0
+    assert r["planner"]["in_window"] == r["planner"]["served"] > 0
+    assert "travel vs greedy" in stdout

@@ -21,7 +21,7 @@ from fixtures.demo import (
     is_loaded,
     load,
 )
-from fixtures.demo_data import CHINA_TZ, OPEN_AGE, Row
+from fixtures.demo_data import CHINA_TZ, OPEN_AGE, Row, reference_now
 from fixtures.loader import load_demo
 from server.callbacks.policy import DEFAULT as CALLBACK_POLICY
 from server.db.base import Base
@@ -608,3 +608,41 @@ def test_load_demo_audits_the_callbacks_once(settings: Settings, now: datetime) 
     asyncio.run(check())
     assert asyncio.run(load_demo(settings, args, now=now)) == (False, [])
     assert asyncio.run(counts()) == before
+
+
+def test_purifiers_have_maintenance_plans(database_url: str, settings: Settings) -> None:
+    """Every purifier is under the purifier plan; once loaded, the periodic run makes the
+    due jobs with their filters on them."""
+    from server.db.models import Appliance
+    from server.maintenance.service import run as run_plans
+
+    small = generate(DemoSize(cities=2, technicians_per_provider=2, days=3), today=TODAY)
+    purifiers = {a["id"] for a in small.appliances if a["category"] == "water_purifier"}
+    assert purifiers
+    tasks = {t["id"]: t for t in small.more["maintenance_tasks"]}
+    covered = {
+        s["appliance_id"]
+        for s in small.more["maintenance_schedules"]
+        if tasks[s["task_id"]]["name"].startswith("Filter change")
+    }
+    assert covered == purifiers
+
+    async def run() -> list[Job]:
+        db = make_database(database_url)
+        try:
+            async with db.writer() as s:
+                await load(s, small, "x")
+                report = await run_plans(s, reference_now(TODAY), settings)
+                await s.commit()
+                assert report.created
+                rows = await s.scalars(
+                    select(Job)
+                    .join(Appliance, Appliance.id == Job.appliance_id)
+                    .where(Job.kind == "maintenance", Appliance.category == "water_purifier")
+                )
+                return list(rows)
+        finally:
+            await db.dispose()
+
+    made = [j for j in asyncio.run(run()) if j.parts]
+    assert made and all(p["code"].startswith("WP-") for j in made for p in j.parts)

@@ -149,6 +149,18 @@ RULES: dict[str, Rule] = {
     "GET /violations": Rule(STAFF),
     "GET /scorecards/technicians": Rule(STAFF),
     "GET /scorecards/providers": Rule(STAFF),
+    # the day's plan
+    "POST /dispatch/plans": Rule(DISPATCH),
+    "GET /dispatch/plans": Rule(DISPATCH),
+    "GET /dispatch/plans/{plan_id}": Rule(DISPATCH),
+    "POST /dispatch/plans/{plan_id}/accept": Rule(DISPATCH),
+    "POST /dispatch/plans/{plan_id}/discard": Rule(DISPATCH),
+    # maintenance plans
+    "GET /maintenance/plans": Rule(STAFF),
+    "POST /maintenance/plans": Rule(ONLY_ADMIN),
+    "GET /maintenance/plans/{plan_id}": Rule(STAFF),
+    "POST /maintenance/run": Rule(ONLY_ADMIN),
+    "GET /maintenance/schedule": Rule(STAFF),
     "GET /audit/repeat-repairs": Rule(STAFF),
     "POST /jobs/{job_id}/repeat-review": Rule(AUDIT),
     # dispatch: calendars, service areas, a city's mode, automatic choices, SLA alerts

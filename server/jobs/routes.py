@@ -83,6 +83,8 @@ def job_out(job: Job, now: datetime) -> JobOut:
         version=job.version,
         created_at=job.created_at,
         updated_at=job.updated_at,
+        external_ref=job.external_ref,
+        parts=list(job.parts or []),
     )
 
 

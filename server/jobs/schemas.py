@@ -50,6 +50,12 @@ class JobCreate(msgspec.Struct, forbid_unknown_fields=True):
     technician_id: uuid.UUID | None = None
     previous_job_id: uuid.UUID | None = None
     """The earlier job on the same appliance; found automatically when omitted."""
+    external_ref: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["JD-2026112300417"])]
+        | None
+    ) = None
+    """The shop's sale or the brand's order reference: unique per ``source`` (a second
+    job with the same one is refused, 409 ``external_ref_taken``)."""
 
 
 class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -127,6 +133,11 @@ class JobOut(msgspec.Struct):
     version: int
     created_at: datetime
     updated_at: datetime
+    external_ref: str | None = None
+    """The shop's sale or the brand's order reference."""
+    parts: list[dict[str, Any]] = []
+    """Parts and consumables to bring: ``[{"code", "name", "quantity"}]`` (a maintenance
+    job's filters, say)."""
 
 
 class JobPage(msgspec.Struct):

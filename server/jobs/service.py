@@ -174,6 +174,19 @@ class JobService:
                 .order_by(Job.created_at.desc())
                 .limit(1)
             )
+        if data.external_ref is not None:
+            taken = await self.s.scalar(
+                select(Job.number).where(
+                    Job.external_ref == data.external_ref, Job.source == data.source
+                )
+            )
+            if taken is not None:
+                raise Conflict(
+                    "external_ref_taken",
+                    f"Job {taken} already has the {data.source.value} reference "
+                    f"{data.external_ref}.",
+                    {"job_number": taken, "external_ref": data.external_ref},
+                )
         now = self.ctx.now
         number = await next_value(self.s, "job_number")
         job = Job(
@@ -190,6 +203,7 @@ class JobService:
             previous_job_id=previous_id,
             window_start=data.window_start,
             window_end=data.window_end,
+            external_ref=data.external_ref,
             created_by=self.p.user_id,
             created_at=now,
             updated_at=now,
@@ -208,6 +222,7 @@ class JobService:
                 "priority": job.priority,
                 "source": job.source,
                 "window": _window(job),
+                **({"external_ref": job.external_ref} if job.external_ref else {}),
             },
         )
         if (repeat := await repeats.link_repeat(self.s, job)) is not None:

@@ -98,6 +98,10 @@ TEMPLATES = {  # English defaults; the catalogs' ``sms`` entries are what is sen
         "we will call you to arrange a new time."
     ),
     "appointment_cancelled": "Your {kind} visit ({number}) planned for {old_window} is cancelled.",
+    "maintenance_due": (
+        "Your {service} ({number}) is due: we have booked a visit for {new_window}. "
+        "Reply to this message if that time does not suit you."
+    ),
     "claim_not_home": (
         "Our technician reports that nobody was home at {time} for your {kind} visit "
         "({number}). If you were home, reply HOME; if that is right, reply OK."

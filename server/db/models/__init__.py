@@ -17,6 +17,7 @@ from server.db.models.dispatch import (
     CityDispatch,
     DispatchAlert,
     DispatchChoice,
+    DispatchPlan,
     ServiceArea,
     TechnicianCalendar,
 )
@@ -33,6 +34,11 @@ from server.db.models.evidence import (
 )
 from server.db.models.field import Checkin, JobNote
 from server.db.models.job import Job, JobEvent
+from server.db.models.maintenance import (
+    MaintenancePlan,
+    MaintenanceSchedule,
+    MaintenanceTask,
+)
 from server.db.models.notification import Notification
 from server.db.models.provider import City, FeePolicy, Provider, provider_cities
 from server.db.models.sync import (
@@ -74,6 +80,7 @@ __all__ = [
     "DeviceSyncState",
     "DispatchAlert",
     "DispatchChoice",
+    "DispatchPlan",
     "EvidenceRuleSet",
     "FeePolicy",
     "Job",
@@ -83,6 +90,9 @@ __all__ = [
     "KbArticle",
     "LedgerEntry",
     "LoginAttempt",
+    "MaintenancePlan",
+    "MaintenanceSchedule",
+    "MaintenanceTask",
     "Notification",
     "Photo",
     "Provider",

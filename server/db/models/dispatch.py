@@ -159,3 +159,41 @@ class DispatchAlert(IdMixin, Base):
     acknowledged_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+
+
+class DispatchPlan(IdMixin, Base):
+    """A proposed day's plan for a city (``server.dispatch.planner``): who does which
+    job in which order. ``state``: ``proposed``, ``accepted`` (the assignments and
+    appointments were made), ``discarded``. ``routes``: ``[{"technician_id", "provider_id",
+    "travel_m", "stops": [{"job_id", "job_number", "job_version", "arrive", "leave",
+    "window_start", "window_end", "travel_m", "pending"}]}]``; ``unassigned``: ``[{"job_id",
+    "job_number", "reason"}]``."""
+
+    __tablename__ = "dispatch_plans"
+    __table_args__ = (Index("ix_dispatch_plans_city_day", "city_id", "day"),)
+
+    city_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cities.id", ondelete="CASCADE"))
+    provider_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("providers.id", ondelete="CASCADE")
+    )
+    """Planned by a provider's staff: only its technicians and jobs."""
+    day: Mapped[date]
+    state: Mapped[str] = mapped_column(String(16), default="proposed")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    time_limit_s: Mapped[float] = mapped_column(default=10.0)
+    solve_s: Mapped[float] = mapped_column(default=0.0)
+    travel_m: Mapped[int] = mapped_column(default=0)
+    baseline_travel_m: Mapped[int] = mapped_column(default=0)
+    """The greedy nearest-free-technician rule's travel on the same jobs."""
+    baseline_served: Mapped[int] = mapped_column(default=0)
+    routes: Mapped[list[dict[str, object]]] = mapped_column(Json, default=list)
+    unassigned: Mapped[list[dict[str, object]]] = mapped_column(Json, default=list)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    outcome: Mapped[dict[str, object]] = mapped_column(Json, default=dict)
+    """On acceptance: what was applied and what was skipped (a job changed since)."""

@@ -78,6 +78,9 @@ class Job(IdMixin, TimestampMixin, Base):
     """When an SLA clock of the job first ran out (``server.dispatch.escalation``)."""
     external_ref: Mapped[str | None] = mapped_column(String(64))
     """The shop's sale or the brand's order reference; unique per ``source``."""
+    parts: Mapped[list[dict[str, object]]] = mapped_column(Json, default=list)
+    """Parts and consumables the technician brings: ``[{"code", "name", "quantity"}]``
+    (a maintenance job's filters, say)."""
 
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")

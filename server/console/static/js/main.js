@@ -19,9 +19,14 @@ import * as callbackPage from "./pages/callback.js";
 import * as scorecardsPage from "./pages/scorecards.js";
 import * as deadLettersPage from "./pages/deadletters.js";
 import * as alertsPage from "./pages/alerts.js";
+import * as intakePage from "./pages/intake.js";
+import * as calendarPage from "./pages/calendar.js";
+import * as planPage from "./pages/plan.js";
+import * as maintenancePage from "./pages/maintenance.js";
 
 const PAGES = [loginPage, boardPage, jobPage, customersPage, reportPage, callbacksPage,
-  callbackPage, scorecardsPage, deadLettersPage, alertsPage];
+  callbackPage, scorecardsPage, deadLettersPage, alertsPage, intakePage, calendarPage,
+  planPage, maintenancePage];
 PAGES.forEach((m) => register(m.page));
 
 const main = document.getElementById("main");

@@ -1,0 +1,1 @@
+"""Maintenance plans: recurring services and the jobs made for them ahead of time."""
