@@ -24,7 +24,7 @@ def route_handlers() -> list[Any]:
         ViolationController,
     )
     from server.customers.routes import ApplianceController, CustomerController
-    from server.i18n.routes import LabelsController
+    from server.dispatch.plan_routes import PlanController
     from server.dispatch.routes import (
         AlertController,
         CalendarController,
@@ -33,7 +33,7 @@ def route_handlers() -> list[Any]:
         ProviderCalendarController,
         ServiceAreaController,
     )
-    from server.dispatch.plan_routes import PlanController
+    from server.i18n.routes import LabelsController
     from server.jobs.repeat_routes import RepeatRepairController
     from server.jobs.routes import JobController
     from server.maintenance.routes import MaintenanceController
