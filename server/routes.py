@@ -16,6 +16,7 @@ def route_handlers() -> list[Any]:
     )
     from server.admin.routes import CityController, ProviderController
     from server.admin.user_routes import DeviceController, UserController
+    from server.audit.routes import AuditController
     from server.auth.routes import AuthController
     from server.callbacks.routes import (
         CallbackController,
@@ -62,4 +63,5 @@ def route_handlers() -> list[Any]:
         SmsController,
         ReceiptController,
         CallRecordController,
+        AuditController,
     ]

@@ -33,6 +33,7 @@ async def _check_assignment(session: AsyncSession, job: Job, technician: User) -
 
 def install() -> None:
     """Register every feature's handlers (idempotent)."""
+    from server.audit import recorder
     from server.callbacks import tasks
     from server.dispatch import installs
     from sync import buckets
@@ -44,3 +45,4 @@ def install() -> None:
     hooks.register("packets_stale", buckets.refresh_jobs)
     hooks.register("kb_article_changed", _kb_article_changed)
     hooks.register("check_assignment", _check_assignment)
+    recorder.install()  # the audit trail of desk actions (session events)

@@ -15,9 +15,10 @@ import * as reportPage from "./pages/report.js";
 import * as callbacksPage from "./pages/callbacks.js";
 import * as callbackPage from "./pages/callback.js";
 import * as scorecardsPage from "./pages/scorecards.js";
+import * as trailPage from "./pages/trail.js";
 
 const PAGES = [loginPage, boardPage, jobPage, customersPage, reportPage, callbacksPage,
-  callbackPage, scorecardsPage];
+  callbackPage, scorecardsPage, trailPage];
 PAGES.forEach((m) => register(m.page));
 
 const main = document.getElementById("main");
