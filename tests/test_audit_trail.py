@@ -83,7 +83,9 @@ def test_every_audited_kind_is_recorded_with_before_and_after(client, world, dat
     assert _count(database_url) == 0  # logging in is not a desk action
 
     # customers, their phones, appliances
-    r = client.post("/customers", json={**CUSTOMER, "city_id": str(world["hangzhou"])}, headers=desk)
+    r = client.post(
+        "/customers", json={**CUSTOMER, "city_id": str(world["hangzhou"])}, headers=desk
+    )
     assert r.status_code == 201, r.text
     cid = r.json()["id"]
     r = client.patch(
@@ -181,7 +183,9 @@ def test_every_audited_kind_is_recorded_with_before_and_after(client, world, dat
     assert job_made["after"]["number"] == job["number"]
     assigned = [e for e in events if e["entity"] == "job" and e["action"] == "update"]
     assert any(e["after"].get("provider_id") == str(world["p1"]) for e in assigned)
-    assert all(e["before"].get("provider_id") is None for e in assigned if "provider_id" in e["after"])
+    assert all(
+        e["before"].get("provider_id") is None for e in assigned if "provider_id" in e["after"]
+    )
 
     fee = _one(events, "fee_policy", "update")
     assert fee["before"]["visit_fee"] == 3000 and fee["after"]["visit_fee"] == 3500

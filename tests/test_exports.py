@@ -48,7 +48,7 @@ def _arrange(database_url: str, world: Any) -> None:
                     technician_id=world[tech],
                     window_start=None if i == 3 else start,
                     window_end=None if i == 3 else start + timedelta(hours=2),
-                    description=f"=cmd|' /C calc'!A0 {n}" if n == 1 else f"Job, \"{n}\"\n2",
+                    description=f"=cmd|' /C calc'!A0 {n}" if n == 1 else f'Job, "{n}"\n2',
                 )
                 s.add(job)
                 await s.flush()
@@ -138,7 +138,11 @@ def test_jobs_export_matches_the_list_in_every_scope(client, world, database_url
     assert first["window_start"] == "2026-11-02T02:00:00Z"  # UTC, ISO 8601 with Z
     assert first["pending_appointment"] == "false" and first["previous_job_id"] == ""
 
-    for who, provider, count in (("manager1", "p1", 7), ("provdispatch1", "p1", 7), ("manager2", "p2", 4)):
+    for who, provider, count in (
+        ("manager1", "p1", 7),
+        ("provdispatch1", "p1", 7),
+        ("manager2", "p2", 4),
+    ):
         h = login(client, who)
         _, rows = _csv(client.get("/jobs/export.csv", headers=h), "jobs")
         assert len(rows) == count and {r["provider_id"] for r in rows} == {str(world[provider])}
@@ -149,7 +153,9 @@ def test_jobs_export_matches_the_list_in_every_scope(client, world, database_url
             "jobs",
         )
         assert rows == []
-    assert_error(client.get("/jobs/export.csv", headers=login(client, "tech1")), 403, "role_forbidden")
+    assert_error(
+        client.get("/jobs/export.csv", headers=login(client, "tech1")), 403, "role_forbidden"
+    )
     assert_error(
         client.get("/jobs/export.csv", params={"kind": "teleport"}, headers=admin),
         400,
@@ -174,7 +180,9 @@ def test_callbacks_export_matches_the_queue(client, world, database_url):
             _same(rows, listed["items"], columns)
             assert len(rows) == listed["total"]
             assert "outcomes" not in columns and "risk_factors" in columns
-    _, rows = _csv(client.get("/callbacks/export.csv", params={"state": "all"}, headers=h), "callbacks")
+    _, rows = _csv(
+        client.get("/callbacks/export.csv", params={"state": "all"}, headers=h), "callbacks"
+    )
     assert len(rows) == 11
     assert rows[0]["risk_factors"].startswith('[{"code":"far_from_address"')
     for who, code in (("manager1", "role_forbidden"), ("provdispatch1", "brand_staff_only")):
@@ -188,7 +196,10 @@ def test_violations_export_matches_the_list_in_every_scope(client, world, databa
         {},
         {"include_voided": "true"},
         {"technician_id": str(world["tech2"])},
-        {"since": (T0 + timedelta(hours=4)).isoformat(), "until": (T0 + timedelta(days=1)).isoformat()},
+        {
+            "since": (T0 + timedelta(hours=4)).isoformat(),
+            "until": (T0 + timedelta(days=1)).isoformat(),
+        },
     ):
         listed = client.get("/violations", params={**params, "limit": 500}, headers=admin).json()
         columns, rows = _csv(

@@ -139,9 +139,7 @@ RULES: dict[str, Rule] = {
     # callback audit: the brand's staff only (a provider's dispatcher passes the role
     # guard and is refused by scope: 403 brand_staff_only)
     "GET /callbacks": Rule(frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True),
-    "GET /callbacks/export.csv": Rule(
-        frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True
-    ),
+    "GET /callbacks/export.csv": Rule(frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True),
     "GET /callbacks/{task_id}": Rule(frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True),
     "GET /callbacks/{task_id}/evidence": Rule(
         frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True
