@@ -89,7 +89,7 @@ async function render(main, { query, current }) {
     h("p", { class: "pager" }, newest, newest && older ? " · " : null, older));
 }
 
-const shown = (v) => (v === null || v === undefined ? "—"
+const shown = (v) => (v === null || v === undefined ? "—" : v === "" ? "(empty)"
   : typeof v === "object" ? JSON.stringify(v) : String(v));
 
 function changes(e) {
