@@ -19,7 +19,7 @@ from server.context import RequestContext
 from server.db.engine import Database
 from server.db.models.user import Role
 from server.exports.csv_stream import columns_of
-from server.exports.http import csv_response
+from server.exports.http import CSV_DESCRIPTION, CSV_HEADERS, csv_response
 
 __all__ = ["AuditController"]
 
@@ -93,7 +93,13 @@ class AuditController(Controller):
             items=[service.event_out(e) for e in rows], limit=limit, next_cursor=next_cursor
         )
 
-    @get("/export.csv", guards=[READ], media_type="text/csv")
+    @get(
+        "/export.csv",
+        guards=[READ],
+        media_type="text/csv",
+        response_description=CSV_DESCRIPTION,
+        response_headers=CSV_HEADERS,
+    )
     async def export_events(
         self,
         request: Request[Any, Any, Any],

@@ -40,7 +40,7 @@ from server.db.models import CallbackOutcome, CustomerReply, Job, Provider, User
 from server.db.models.user import Role
 from server.errors import Invalid
 from server.exports.csv_stream import columns_of, offset_pages
-from server.exports.http import csv_response
+from server.exports.http import CSV_DESCRIPTION, CSV_HEADERS, csv_response
 
 __all__ = [
     "CallRecordController",
@@ -228,7 +228,13 @@ class CallbackController(Controller):
             offset=offset,
         )
 
-    @get("/export.csv", guards=[READ], media_type="text/csv")
+    @get(
+        "/export.csv",
+        guards=[READ],
+        media_type="text/csv",
+        response_description=CSV_DESCRIPTION,
+        response_headers=CSV_HEADERS,
+    )
     async def export_callbacks(
         self,
         request: Request[Any, Any, Any],
@@ -335,7 +341,13 @@ class ViolationController(Controller):
         where = _violation_where(ctx, provider_id, technician_id, since, until, include_voided)
         return await _violations(db, where, limit, offset)
 
-    @get("/export.csv", guards=[allow(*STAFF)], media_type="text/csv")
+    @get(
+        "/export.csv",
+        guards=[allow(*STAFF)],
+        media_type="text/csv",
+        response_description=CSV_DESCRIPTION,
+        response_headers=CSV_HEADERS,
+    )
     async def export_violations(
         self,
         request: Request[Any, Any, Any],

@@ -19,7 +19,7 @@ from server.db.engine import Database
 from server.db.models import Job, JobEvent
 from server.db.models.user import Role
 from server.exports.csv_stream import PAGE, columns_of, offset_pages
-from server.exports.http import csv_response
+from server.exports.http import CSV_DESCRIPTION, CSV_HEADERS, csv_response
 from server.jobs.lifecycle import overdue_reasons
 from server.jobs.repeats import is_complaint
 from server.jobs.schemas import (
@@ -195,7 +195,13 @@ class JobController(Controller):
             items=[job_out(j, ctx.now) for j in jobs], total=total, limit=limit, offset=offset
         )
 
-    @get("/export.csv", guards=[allow(STAFF)], media_type="text/csv")
+    @get(
+        "/export.csv",
+        guards=[allow(STAFF)],
+        media_type="text/csv",
+        response_description=CSV_DESCRIPTION,
+        response_headers=CSV_HEADERS,
+    )
     async def export_jobs(
         self,
         request: Request[Any, Any, Any],

@@ -6,6 +6,7 @@ import { h, replace, table, field, select, when, day, label, localMidnight } fro
 import { go } from "../router.js";
 import { CONSOLE_ROLES } from "../roles.js";
 import { STATUSES, jobColumns, fillClock } from "./jobrows.js";
+import { csvButton } from "./download.js";
 
 export const page = {
   path: "/board",
@@ -93,7 +94,11 @@ async function render(main, { query, current }) {
       `${board.pending.total} waiting for an appointment · ${board.today.total} today · `,
       `updated ${when(board.now)} `,
       h("button", { type: "button", class: "link", onclick: () => go("/board", query) },
-        "Refresh")),
+        "Refresh"), " · ",
+      // every job of these filters, whatever its day (GET /jobs/export.csv)
+      csvButton("/jobs/export.csv", { provider_id: query.provider,
+        technician_id: query.technician, status: query.status }, "jobs.csv", "jobs-csv",
+      "Export jobs (CSV)")),
     section("clocks", "SLA clocks", board.clocks, { clocks: true, noGroup: true,
       caption: "Urgent and overdue jobs, overdue first", empty: "No urgent or overdue jobs." }),
     section("today", `Today, ${day(board.day_start)}`, board.today,

@@ -7,6 +7,7 @@ import { h, replace, table, field, select, submitting, flash, when, label } from
 import { go } from "../router.js";
 import { can } from "../roles.js";
 import { KINDS, factorList, riskBadge, dueText } from "./audit.js";
+import { csvButton } from "./download.js";
 
 export const page = {
   path: "/callbacks",
@@ -58,7 +59,9 @@ async function render(main, { query, user, current }) {
     h("p", { class: "summary" }, `${q.total} ${label(state)} · riskiest first, then the ` +
       "earliest deadline · ",
     h("button", { type: "button", class: "link", onclick: () => go("/callbacks", query) },
-      "Refresh")),
+      "Refresh"), " · ",
+    csvButton("/callbacks/export.csv", { state, kind: query.kind,
+      mine: query.mine ? "true" : null }, "callbacks.csv", "callbacks-csv")),
     table({ id: "queue", caption: "Callback tasks by risk, with the reasons for each score",
       columns, rows, empty: "Nothing to call." }),
     q.total > q.items.length ? h("p", { class: "muted" },

@@ -5,9 +5,9 @@ import { fetchAuthed, withQuery } from "../api.js";
 import { h, submitting, flash } from "../dom.js";
 
 /** A form with one button that downloads `path` with `query` (the list's filters). */
-export function csvButton(path, query, fallback, id = "csv-form") {
+export function csvButton(path, query, fallback, id = "csv-form", text = "Export CSV") {
   const form = h("form", { class: "inline", id },
-    h("button", { type: "submit" }, "Export CSV"));
+    h("button", { type: "submit" }, text));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     submitting(form, async () => {

@@ -10,6 +10,7 @@ import { go } from "../router.js";
 import { CONSOLE_ROLES } from "../roles.js";
 import { money, pct } from "./audit.js";
 import { barChart, lineChart } from "./charts.js";
+import { csvButton } from "./download.js";
 
 export const page = {
   path: "/scorecards",
@@ -72,6 +73,9 @@ async function render(main, { query, current }) {
         lineChart({ id: "chart-trend", title: `Very-satisfied rate per week, last ${WEEKS} weeks`,
           periods: weeks.map((w) => w.from.slice(5)), series }))),
     h("h2", {}, "Violations ", h("span", { class: "count" }, violations.length)),
+    h("p", {}, csvButton("/violations/export.csv", { since: `${from}T00:00:00Z`,
+      until: `${toExclusive}T00:00:00Z`, provider_id: filters.provider_id }, "violations.csv",
+    "violations-csv", "Export violations (CSV)")),
     table({ id: "violation-list", caption: "Contradicted claims in the period (voided ones " +
       "left out)", columns: [
       { label: "Recorded", cell: (v) => when(v.recorded_at) },
