@@ -20,3 +20,5 @@ class RequestContext:
     source: str = "api"
     """``api`` for people at desks, ``sync`` for phones, ``system`` for jobs the server runs."""
     now: datetime = field(default_factory=utcnow)
+    user_agent: str | None = None
+    """The caller's ``User-Agent`` (kept in the audit trail with ``remote_addr``)."""

@@ -13,6 +13,8 @@ from litestar import Request
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.audit import recorder
+from server.auth.principal import Principal
 from server.context import RequestContext
 from server.db.engine import Database
 from server.settings import Settings
@@ -26,6 +28,15 @@ async def provide_session(request: Request[Any, Any, Any]) -> AsyncIterator[Asyn
     db: Database = request.app.state.db
     factory = db.reader if request.method in READ_METHODS else db.writer
     async with factory() as session:
+        if request.method not in READ_METHODS and isinstance(request.scope.get("user"), Principal):
+            # Desk actions made through this session go to the audit trail, stamped with
+            # the same context (clock, caller, address) the handler gets.
+            recorder.attach(
+                session,
+                context_of(request),
+                method=request.method,
+                path=request.url.path,
+            )
         try:
             yield session
         except BaseException:
@@ -47,12 +58,26 @@ def provide_settings(request: Request[Any, Any, Any]) -> Settings:
     return settings
 
 
+_CTX = "doorstep.ctx"
+
+
+def context_of(request: Request[Any, Any, Any]) -> RequestContext:
+    """The request's one context (made on first use, then kept in the ASGI scope's state),
+    so the handler and the audit trail of its session share one clock reading."""
+    state = request.scope.setdefault("state", {})
+    ctx = state.get(_CTX)
+    if ctx is None:
+        ctx = state[_CTX] = RequestContext(
+            principal=request.user,
+            settings=request.app.state.settings,
+            remote_addr=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+        )
+    return ctx  # type: ignore[no-any-return]
+
+
 def provide_context(request: Request[Any, Any, Any]) -> RequestContext:
-    return RequestContext(
-        principal=request.user,
-        settings=request.app.state.settings,
-        remote_addr=request.client.host if request.client else None,
-    )
+    return context_of(request)
 
 
 dependencies = {

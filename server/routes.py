@@ -16,6 +16,7 @@ def route_handlers() -> list[Any]:
     )
     from server.admin.routes import CityController, ProviderController
     from server.admin.user_routes import DeviceController, UserController
+    from server.audit.routes import AuditController
     from server.auth.routes import AuthController
     from server.callbacks.routes import (
         CallbackController,
@@ -82,4 +83,5 @@ def route_handlers() -> list[Any]:
         AlertController,
         PlanController,
         MaintenanceController,
+        AuditController,
     ]

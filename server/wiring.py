@@ -41,6 +41,7 @@ async def _dispatch_wanted(session: AsyncSession, job: Job, **kw: Any) -> None:
 
 def install() -> None:
     """Register every feature's handlers (idempotent)."""
+    from server.audit import recorder
     from server.callbacks import tasks
     from server.dispatch import installs
     from server.maintenance import service as maintenance
@@ -55,3 +56,4 @@ def install() -> None:
     hooks.register("kb_article_changed", _kb_article_changed)
     hooks.register("check_assignment", _check_assignment)
     hooks.register("dispatch_wanted", _dispatch_wanted)
+    recorder.install()  # the audit trail of desk actions (session events)

@@ -539,3 +539,46 @@ def test_dispatcher_sees_and_acknowledges_sla_alerts(console: Console) -> None:
     mine = [a for a in alerts if a["job_id"] == job["id"]]
     assert mine and all(a["acknowledged_at"] for a in mine if a["kind"] == "contact_breached")
     assert not console.js_errors()
+
+
+def _only_customers(driver: Any) -> bool:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    try:
+        text = driver.find_element("css selector", "#trail").text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return False  # being drawn again
+    return "customer changed" in text and "Tech Bee" not in text
+
+
+def test_auditor_reads_the_audit_trail_and_exports_it(console: Console) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    w = console.world
+    console.api("PATCH", f"/customers/{w['customer2']}", json={"notes": "Dog in the yard"})
+    console.api("PATCH", f"/users/{w['tech1b']}", who="manager1", json={"full_name": "Tech Bee"})
+
+    console.sign_in("auditor")
+    console.css("#nav a[href='#/audit-trail']").click()
+    console.text_in("main h1", "Audit trail")
+    console.text_in("#trail", "Dog in the yard")
+    assert "Tech Bee" in console.css("#trail").text
+    Select(console.css("#trail-filters select[name=entity]")).select_by_value("customer")
+    console.css("#trail-filters button[type=submit]").click()
+    console.wait(lambda d: "entity=customer" in d.current_url)
+    console.wait(lambda d: _only_customers(d))
+    assert "Dispatcher" in console.css("#trail").text  # who, by name
+    console.css("#csv-form button").click()
+    link = console.css("#csv-form-link")
+    assert link.get_attribute("download").startswith("audit-events-")
+    assert console.fits_width()
+    console.shot("20-audit-trail-auditor")
+
+    # a provider's manager reads their own people's actions only
+    console.sign_in("manager1")
+    console.text_in("main h1", "Dispatcher board")
+    console.css("#nav a[href='#/audit-trail']").click()
+    console.text_in("#trail", "Tech Bee")
+    assert "Dog in the yard" not in console.css("#trail").text
+    console.shot("21-audit-trail-provider-manager")
+    assert console.js_errors() == []

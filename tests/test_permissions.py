@@ -77,6 +77,7 @@ RULES: dict[str, Rule] = {
     # jobs
     "GET /jobs": Rule(ANY),
     "POST /jobs": Rule(WRITERS),
+    "GET /jobs/export.csv": Rule(STAFF),
     "GET /jobs/overdue": Rule(STAFF),
     "GET /jobs/{job_id}": Rule(ANY, scoped=True),
     "GET /jobs/{job_id}/history": Rule(ANY, scoped=True),
@@ -135,10 +136,13 @@ RULES: dict[str, Rule] = {
     "GET /evidence-rules": Rule(ANY),
     "PUT /evidence-rules/{claim_type}": Rule(ONLY_ADMIN),
     "GET /audit/ledger": Rule(AUDIT),
+    "GET /audit/events": Rule(frozenset({ADMIN, AUDITOR, MANAGER})),
+    "GET /audit/events/export.csv": Rule(frozenset({ADMIN, AUDITOR, MANAGER})),
     "GET /audit/ledger/verify": Rule(AUDIT),
     # callback audit: the brand's staff only (a provider's dispatcher passes the role
     # guard and is refused by scope: 403 brand_staff_only)
     "GET /callbacks": Rule(frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True),
+    "GET /callbacks/export.csv": Rule(frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True),
     "GET /callbacks/{task_id}": Rule(frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True),
     "GET /callbacks/{task_id}/evidence": Rule(
         frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True
@@ -147,6 +151,7 @@ RULES: dict[str, Rule] = {
     "POST /callbacks/{task_id}/release": Rule(AUDIT),
     "POST /callbacks/{task_id}/outcomes": Rule(AUDIT),
     "GET /violations": Rule(STAFF),
+    "GET /violations/export.csv": Rule(STAFF),
     "GET /scorecards/technicians": Rule(STAFF),
     "GET /scorecards/providers": Rule(STAFF),
     # the day's plan

@@ -18,10 +18,11 @@ import uuid
 from sqlalchemy import ColumnElement, Select, exists, select, true
 
 from server.auth.principal import Principal
-from server.db.models import Customer, Job, User
+from server.db.models import AuditEvent, Customer, Job, User
 from server.errors import Forbidden, NotFound
 
 __all__ = [
+    "audit_filter",
     "blob_visible",
     "customer_filter",
     "ensure_job_visible",
@@ -70,6 +71,16 @@ def user_filter(p: Principal) -> ColumnElement[bool]:
     if p.provider_id is not None and not p.is_technician:
         return User.provider_id == p.provider_id
     return User.id == p.user_id
+
+
+def audit_filter(p: Principal) -> ColumnElement[bool]:
+    """The audit trail: the brand's admins and auditors read all of it; a provider's
+    manager what their own provider's people did."""
+    if p.sees_everything:
+        return true()
+    if p.provider_id is not None and not p.is_technician:
+        return AuditEvent.actor_provider_id == p.provider_id
+    return AuditEvent.id.is_(None)
 
 
 def blob_visible(

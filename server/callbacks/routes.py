@@ -9,13 +9,14 @@ from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, post
 from litestar.params import Parameter
+from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from server.auth.guards import STAFF, allow
-from server.auth.scope import require_desk
+from server.auth.scope import require_brand_staff, require_desk
 from server.callbacks import call_records, sms
 from server.callbacks.evidence import Evidence, load_evidence
 from server.callbacks.policy import policy_of
@@ -34,9 +35,12 @@ from server.callbacks.schemas import (
 from server.callbacks.service import CallbackService, QueueFilters, TaskRow, held_now
 from server.context import RequestContext
 from server.db.base import utcnow
+from server.db.engine import Database
 from server.db.models import CallbackOutcome, CustomerReply, Job, Provider, User, Violation
 from server.db.models.user import Role
 from server.errors import Invalid
+from server.exports.csv_stream import columns_of, offset_pages
+from server.exports.http import CSV_DESCRIPTION, CSV_HEADERS, csv_response
 
 __all__ = [
     "CallRecordController",
@@ -47,6 +51,19 @@ __all__ = [
 
 READ = allow(Role.ADMIN, Role.AUDITOR, Role.DISPATCHER)
 WORK = allow(Role.ADMIN, Role.AUDITOR)
+
+StateParam = Annotated[
+    Literal["open", "waiting", "done", "cancelled", "all"],
+    Parameter(
+        query="state",
+        description="``open``: callable now, by risk then deadline; ``waiting``: "
+        "unreachable customers to call again later",
+    ),
+]
+KindParam = Literal["not_home", "unable", "completion", "status_check"] | None
+MineParam = Annotated[bool, Parameter(description="Only the tasks I hold")]
+CALLBACK_COLUMNS = columns_of(CallbackOut, drop=("outcomes", "replies", "violations"))
+VIOLATION_COLUMNS = columns_of(ViolationOut)
 
 
 def outcome_out(
@@ -178,19 +195,12 @@ class CallbackController(Controller):
         self,
         db: AsyncSession,
         ctx: RequestContext,
-        which: Annotated[
-            Literal["open", "waiting", "done", "cancelled", "all"],
-            Parameter(
-                query="state",
-                description="``open``: callable now, by risk then deadline; ``waiting``: "
-                "unreachable customers to call again later",
-            ),
-        ] = "open",
-        kind: Literal["not_home", "unable", "completion", "status_check"] | None = None,
+        which: StateParam = "open",
+        kind: KindParam = None,
         provider_id: uuid.UUID | None = None,
         technician_id: uuid.UUID | None = None,
         job_id: uuid.UUID | None = None,
-        mine: Annotated[bool, Parameter(description="Only the tasks I hold")] = False,
+        mine: MineParam = False,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=100_000)] = 0,
     ) -> CallbackPage:
@@ -217,6 +227,50 @@ class CallbackController(Controller):
             limit=limit,
             offset=offset,
         )
+
+    @get(
+        "/export.csv",
+        guards=[READ],
+        media_type="text/csv",
+        response_description=CSV_DESCRIPTION,
+        response_headers=CSV_HEADERS,
+    )
+    async def export_callbacks(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        which: StateParam = "open",
+        kind: KindParam = None,
+        provider_id: uuid.UUID | None = None,
+        technician_id: uuid.UUID | None = None,
+        job_id: uuid.UUID | None = None,
+        mine: MineParam = False,
+    ) -> Stream:
+        """The tasks ``GET /callbacks`` lists for the same filters, all of them, in its
+        order, as CSV (streamed; an attachment): one column per field of a listed task
+        (``risk_factors`` as JSON), times UTC in ISO 8601 with ``Z``. Brand staff only."""
+        require_brand_staff(ctx.principal)
+        database: Database = request.app.state.db
+
+        async def fetch(session: AsyncSession, limit: int, offset: int) -> list[CallbackOut]:
+            svc = CallbackService(session, ctx)
+            rows, _ = await svc.queue(
+                QueueFilters(
+                    state=which,
+                    kind=kind,
+                    provider_id=provider_id,
+                    technician_id=technician_id,
+                    job_id=job_id,
+                    mine=mine,
+                    limit=limit,
+                    offset=offset,
+                )
+            )
+            attempts = policy_of(session).max_attempts
+            return [callback_out(r, ctx.now, attempts) for r in rows]
+
+        name = f"callbacks-{which}-{ctx.now:%Y%m%d-%H%M%S}.csv"
+        return csv_response(name, CALLBACK_COLUMNS, offset_pages(database, fetch))
 
     @get("/{task_id:uuid}", guards=[READ])
     async def get_callback(
@@ -284,26 +338,68 @@ class ViolationController(Controller):
         offset: Annotated[int, Parameter(ge=0, le=100_000)] = 0,
     ) -> list[ViolationOut]:
         """Contradicted claims and their fines. Provider staff see their own provider's."""
-        p = ctx.principal
-        require_desk(p)
-        if since is not None and until is not None and until <= since:
-            raise Invalid("invalid_period", "The period must end after it starts.")
-        where: list[Any] = []
-        if not p.sees_everything:
-            where.append(Violation.provider_id == p.provider_id)
-        for col, value in (
-            (Violation.provider_id, provider_id),
-            (Violation.technician_id, technician_id),
-        ):
-            if value is not None:
-                where.append(col == value)
-        if since is not None:
-            where.append(Violation.recorded_at >= since)
-        if until is not None:
-            where.append(Violation.recorded_at < until)
-        if not include_voided:
-            where.append(Violation.voided_at.is_(None))
-        return await _violations(db, [and_(*where)] if where else [], limit, offset)
+        where = _violation_where(ctx, provider_id, technician_id, since, until, include_voided)
+        return await _violations(db, where, limit, offset)
+
+    @get(
+        "/export.csv",
+        guards=[allow(*STAFF)],
+        media_type="text/csv",
+        response_description=CSV_DESCRIPTION,
+        response_headers=CSV_HEADERS,
+    )
+    async def export_violations(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        provider_id: uuid.UUID | None = None,
+        technician_id: uuid.UUID | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        include_voided: bool = False,
+    ) -> Stream:
+        """The violations ``GET /violations`` lists for the same filters, all of them,
+        newest first, as CSV (streamed; an attachment): one column per field of a listed
+        violation, fines in minor units of ``currency``, times UTC in ISO 8601 with
+        ``Z``. Provider staff get their own provider's."""
+        where = _violation_where(ctx, provider_id, technician_id, since, until, include_voided)
+        database: Database = request.app.state.db
+
+        async def fetch(session: AsyncSession, limit: int, offset: int) -> list[ViolationOut]:
+            return await _violations(session, where, limit, offset)
+
+        name = f"violations-{ctx.now:%Y%m%d-%H%M%S}.csv"
+        return csv_response(name, VIOLATION_COLUMNS, offset_pages(database, fetch))
+
+
+def _violation_where(
+    ctx: RequestContext,
+    provider_id: uuid.UUID | None,
+    technician_id: uuid.UUID | None,
+    since: datetime | None,
+    until: datetime | None,
+    include_voided: bool,
+) -> list[Any]:
+    p = ctx.principal
+    require_desk(p)
+    if since is not None and until is not None and until <= since:
+        raise Invalid("invalid_period", "The period must end after it starts.")
+    where: list[Any] = []
+    if not p.sees_everything:
+        where.append(Violation.provider_id == p.provider_id)
+    for col, value in (
+        (Violation.provider_id, provider_id),
+        (Violation.technician_id, technician_id),
+    ):
+        if value is not None:
+            where.append(col == value)
+    if since is not None:
+        where.append(Violation.recorded_at >= since)
+    if until is not None:
+        where.append(Violation.recorded_at < until)
+    if not include_voided:
+        where.append(Violation.voided_at.is_(None))
+    return [and_(*where)] if where else []
 
 
 class SmsController(Controller):

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post, put
 from litestar.params import Parameter
+from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth.guards import ANY_ROLE, allow
+from server.auth.guards import ANY_ROLE, STAFF, allow
 from server.context import RequestContext
+from server.db.engine import Database
 from server.db.models import Job, JobEvent
 from server.db.models.user import Role
+from server.exports.csv_stream import PAGE, columns_of, offset_pages
+from server.exports.http import CSV_DESCRIPTION, CSV_HEADERS, csv_response
 from server.i18n.http import request_locale
 from server.jobs.lifecycle import overdue_reasons
 from server.jobs.repeats import is_complaint
@@ -37,6 +42,50 @@ __all__ = ["JobController", "job_out"]
 R = Role
 DISPATCH = allow(R.ADMIN, R.DISPATCHER, R.PROVIDER_MANAGER)
 CREATE = allow(R.ADMIN, R.DISPATCHER)
+
+
+StatusParam = Annotated[list[JobStatus] | None, Parameter(description="Any of these statuses")]
+WindowFromParam = Annotated[
+    datetime | None, Parameter(description="Windows ending at or after this instant")
+]
+WindowToParam = Annotated[
+    datetime | None, Parameter(description="Windows starting before this instant")
+]
+PendingParam = Annotated[bool | None, Parameter(description="true: no appointment yet")]
+OverdueParam = Annotated[bool | None, Parameter(description="true: only jobs late on a clock")]
+JOB_COLUMNS = columns_of(JobOut)
+
+
+def _job_filters(
+    status: list[JobStatus] | None,
+    provider_id: uuid.UUID | None,
+    technician_id: uuid.UUID | None,
+    city_id: uuid.UUID | None,
+    customer_id: uuid.UUID | None,
+    kind: JobKind | None,
+    priority: JobPriority | None,
+    window_from: datetime | None,
+    window_to: datetime | None,
+    pending: bool | None,
+    overdue: bool | None,
+    limit: int,
+    offset: int,
+) -> JobFilters:
+    return JobFilters(
+        status=[s.value for s in status] if status else None,
+        provider_id=provider_id,
+        technician_id=technician_id,
+        city_id=city_id,
+        customer_id=customer_id,
+        kind=kind.value if kind else None,
+        priority=priority.value if priority else None,
+        window_from=window_from,
+        window_to=window_to,
+        pending=pending,
+        overdue=overdue,
+        limit=limit,
+        offset=offset,
+    )
 
 
 def job_out(job: Job, now: datetime) -> JobOut:
@@ -122,25 +171,17 @@ class JobController(Controller):
         self,
         db: AsyncSession,
         ctx: RequestContext,
-        status: Annotated[
-            list[JobStatus] | None, Parameter(description="Any of these statuses")
-        ] = None,
+        status: StatusParam = None,
         provider_id: uuid.UUID | None = None,
         technician_id: uuid.UUID | None = None,
         city_id: uuid.UUID | None = None,
         customer_id: uuid.UUID | None = None,
         kind: JobKind | None = None,
         priority: JobPriority | None = None,
-        window_from: Annotated[
-            datetime | None, Parameter(description="Windows ending at or after this instant")
-        ] = None,
-        window_to: Annotated[
-            datetime | None, Parameter(description="Windows starting before this instant")
-        ] = None,
-        pending: Annotated[bool | None, Parameter(description="true: no appointment yet")] = None,
-        overdue: Annotated[
-            bool | None, Parameter(description="true: only jobs late on a clock")
-        ] = None,
+        window_from: WindowFromParam = None,
+        window_to: WindowToParam = None,
+        pending: PendingParam = None,
+        overdue: OverdueParam = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=2**31 - 1)] = 0,
     ) -> JobPage:
@@ -148,25 +189,55 @@ class JobController(Controller):
 
         Technicians see their own jobs; provider staff their provider's; the call center
         everything."""
-        f = JobFilters(
-            status=[s.value for s in status] if status else None,
-            provider_id=provider_id,
-            technician_id=technician_id,
-            city_id=city_id,
-            customer_id=customer_id,
-            kind=kind.value if kind else None,
-            priority=priority.value if priority else None,
-            window_from=window_from,
-            window_to=window_to,
-            pending=pending,
-            overdue=overdue,
-            limit=limit,
-            offset=offset,
-        )
+        f = _job_filters(
+            status, provider_id, technician_id, city_id, customer_id, kind, priority,
+            window_from, window_to, pending, overdue, limit, offset,
+        )  # fmt: skip
         jobs, total = await JobService(db, ctx).search(f)
         return JobPage(
             items=[job_out(j, ctx.now) for j in jobs], total=total, limit=limit, offset=offset
         )
+
+    @get(
+        "/export.csv",
+        guards=[allow(STAFF)],
+        media_type="text/csv",
+        response_description=CSV_DESCRIPTION,
+        response_headers=CSV_HEADERS,
+    )
+    async def export_jobs(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        status: StatusParam = None,
+        provider_id: uuid.UUID | None = None,
+        technician_id: uuid.UUID | None = None,
+        city_id: uuid.UUID | None = None,
+        customer_id: uuid.UUID | None = None,
+        kind: JobKind | None = None,
+        priority: JobPriority | None = None,
+        window_from: WindowFromParam = None,
+        window_to: WindowToParam = None,
+        pending: PendingParam = None,
+        overdue: OverdueParam = None,
+    ) -> Stream:
+        """The jobs ``GET /jobs`` lists for the same filters, all of them, in its order,
+        as CSV (streamed; ``text/csv``, an attachment): one column per field of a job
+        in the list (``overdue`` as a JSON list), times UTC in ISO 8601 with ``Z``.
+        Desk staff, in their scope (provider staff get their provider's jobs)."""
+        f = _job_filters(
+            status, provider_id, technician_id, city_id, customer_id, kind, priority,
+            window_from, window_to, pending, overdue, PAGE, 0,
+        )  # fmt: skip
+        database: Database = request.app.state.db
+
+        async def fetch(session: AsyncSession, limit: int, offset: int) -> list[JobOut]:
+            page = dataclasses.replace(f, limit=limit, offset=offset)
+            jobs, _ = await JobService(session, ctx).search(page)
+            return [job_out(j, ctx.now) for j in jobs]
+
+        name = f"jobs-{ctx.now:%Y%m%d-%H%M%S}.csv"
+        return csv_response(name, JOB_COLUMNS, offset_pages(database, fetch))
 
     @get("/overdue", guards=[allow(R.AUDITOR, R.ADMIN, R.DISPATCHER, R.PROVIDER_MANAGER)])
     async def overdue_jobs(

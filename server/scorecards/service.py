@@ -14,8 +14,6 @@ applies the caller's scope.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +41,7 @@ from server.db.dialect import is_postgresql
 from server.db.models import CallbackOutcome, CallbackTask, FeePolicy, Job, Provider, User
 from server.db.models.callback import Violation
 from server.errors import Invalid, NotFound
+from server.exports.csv_stream import csv_text
 from server.scorecards.schemas import (
     MIXED,
     ProviderScorecard,
@@ -511,23 +510,7 @@ def csv_columns(by: By) -> list[str]:
     return first + [f.name for f in msgspec.structs.fields(item) if f.name not in first]
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value  # a name a spreadsheet would run as a formula
-    return str(value)
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def scorecards_csv(by: By, rows: Sequence[Scorecard]) -> str:
-    """A header row, then one line per row (RFC 4180, CRLF); empty cells for nulls."""
-    columns = csv_columns(by)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(getattr(row, c)) for c in columns])
-    return buf.getvalue()
+    """A header row, then one line per row (RFC 4180, CRLF); empty cells for nulls
+    (``server.exports.csv_stream``, the API's one CSV writer)."""
+    return csv_text(csv_columns(by), rows)

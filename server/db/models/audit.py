@@ -18,14 +18,18 @@ class AuditEvent(IdMixin, Base):
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_entity", "entity", "entity_id", "at"),
         Index("ix_audit_events_actor", "actor_id", "at"),
+        Index("ix_audit_events_provider", "actor_provider_id", "at"),
     )
 
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_id: Mapped[uuid.UUID | None]
     """The desk user (no foreign key: the trail outlives a deleted account)."""
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    """The actor's full name when they acted (kept if the account is renamed or removed)."""
     actor_role: Mapped[str] = mapped_column(String(32))
     actor_provider_id: Mapped[uuid.UUID | None]
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
     method: Mapped[str] = mapped_column(String(8))
     path: Mapped[str] = mapped_column(String(400))
     action: Mapped[str] = mapped_column(String(8))

@@ -23,10 +23,11 @@ import * as intakePage from "./pages/intake.js";
 import * as calendarPage from "./pages/calendar.js";
 import * as planPage from "./pages/plan.js";
 import * as maintenancePage from "./pages/maintenance.js";
+import * as trailPage from "./pages/trail.js";
 
 const PAGES = [loginPage, boardPage, jobPage, customersPage, reportPage, callbacksPage,
   callbackPage, scorecardsPage, deadLettersPage, alertsPage, intakePage, calendarPage,
-  planPage, maintenancePage];
+  planPage, maintenancePage, trailPage];
 PAGES.forEach((m) => register(m.page));
 
 const main = document.getElementById("main");

@@ -7,6 +7,7 @@ import { t, k } from "../i18n.js";
 import { go } from "../router.js";
 import { CONSOLE_ROLES } from "../roles.js";
 import { STATUSES, jobColumns, fillClock } from "./jobrows.js";
+import { csvButton } from "./download.js";
 
 export const page = {
   path: "/board",
@@ -98,7 +99,12 @@ async function render(main, { query, current }) {
       h("button", { type: "button", class: "link", onclick: () => go("/board", query) },
         t("common.refresh")), " · ", h("a", { href: "#/plan", id: "board-plan" }, t("board.plan_link")),
       " · ", h("a", { href: "#/calendar", id: "board-calendar" }, t("board.calendar_link")), " · ",
-      h("a", { href: "#/maintenance", id: "board-maintenance" }, t("board.maintenance_link"))),
+      h("a", { href: "#/maintenance", id: "board-maintenance" }, t("board.maintenance_link")),
+      " · ",
+      // every job of these filters, whatever its day (GET /jobs/export.csv)
+      csvButton("/jobs/export.csv", { provider_id: query.provider,
+        technician_id: query.technician, status: query.status }, "jobs.csv", "jobs-csv",
+      t("board.export_jobs"))),
     section("clocks", t("board.clocks"), board.clocks, { clocks: true, noGroup: true,
       caption: t("board.clocks_caption"), empty: t("board.clocks_empty") }),
     section("today", t("board.today", { day: day(board.day_start) }), board.today,

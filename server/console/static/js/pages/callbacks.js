@@ -8,6 +8,7 @@ import { go } from "../router.js";
 import { can } from "../roles.js";
 import { t, k } from "../i18n.js";
 import { KINDS, kindLabel, factorList, riskBadge, dueText } from "./audit.js";
+import { csvButton } from "./download.js";
 
 export const page = {
   path: "/callbacks",
@@ -61,7 +62,10 @@ async function render(main, { query, user, current }) {
     form,
     h("p", { class: "summary" }, t("callbacks.summary", { n: q.total, state: stateName }), " · ",
     h("button", { type: "button", class: "link", onclick: () => go("/callbacks", query) },
-      t("common.refresh"))),
+      t("common.refresh")), " · ",
+    csvButton("/callbacks/export.csv", { state, kind: query.kind,
+      mine: query.mine ? "true" : null }, "callbacks.csv", "callbacks-csv",
+      t("common.export_csv"))),
     table({ id: "queue", caption: t("callbacks.caption"), columns, rows,
       empty: t("callbacks.empty") }),
     q.total > q.items.length ? h("p", { class: "muted" },

@@ -10,6 +10,7 @@ import { t, k } from "../i18n.js";
 import { go } from "../router.js";
 import { CONSOLE_ROLES } from "../roles.js";
 import { barChart, lineChart } from "./charts.js";
+import { csvButton } from "./download.js";
 
 export const page = {
   path: "/scorecards",
@@ -74,6 +75,9 @@ async function render(main, { query, current }) {
           periods: weeks.map((w) => w.from.slice(5)), series }))),
     h("h2", {}, t("scorecards.violations"), " ", h("span", { class: "count" },
       violations.length)),
+    h("p", {}, csvButton("/violations/export.csv", { since: `${from}T00:00:00Z`,
+      until: `${toExclusive}T00:00:00Z`, provider_id: filters.provider_id }, "violations.csv",
+    "violations-csv", t("scorecards.export_violations"))),
     table({ id: "violation-list", caption: t("scorecards.violations_caption"), columns: [
       { label: t("col.recorded"), cell: (v) => when(v.recorded_at) },
       { label: t("col.job"), cell: (v) => h("a", { href: `#/jobs/${v.job_id}/report`,
