@@ -1,7 +1,7 @@
 """audit trail: the actor's name and user agent, and an index for provider-scoped reads
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 appliance's schedule of them, and the parts a job carries
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 import server.db.base
 
 revision = "0017"
-down_revision = "0014"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
