@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
@@ -32,9 +32,10 @@ from server.openapi import install_schema, openapi_config
 from server.routes import route_handlers
 from server.settings import Settings
 from sync.blobs import BlobStore, FilesystemBlobStore
+from sync.checkpoints import CheckpointKey
 from sync.pokes import make_hub
 
-__all__ = ["create_app", "make_blob_store"]
+__all__ = ["create_app", "make_blob_store", "make_checkpoint_key"]
 
 log = logging.getLogger("doorstep")
 
@@ -94,6 +95,30 @@ def make_blob_store(settings: Settings) -> BlobStore:
     return FilesystemBlobStore(settings.resolved_blob_dir)
 
 
+def make_checkpoint_key(
+    settings: Settings, *, public_keys: Sequence[str] = (), create: bool = True
+) -> CheckpointKey:
+    """The key that signs ledger checkpoints (``Settings.checkpoint_key``) and every key
+    trusted to have signed one (``ledger_checkpoint_public_keys``, ``public_keys``).
+    Without ``create``, no key file is made (a key that only checks)."""
+    alg, key = settings.checkpoint_key(create)
+    trusted = [*settings.ledger_checkpoint_public_keys.split(","), *public_keys]
+    return CheckpointKey.from_parts(alg, key, trusted)
+
+
+async def _checkpoint(
+    db: Database, settings: Settings, blob_store: BlobStore, key: CheckpointKey
+) -> None:
+    from sync.checkpoints import write_checkpoint
+
+    while True:
+        await anyio.sleep(settings.ledger_checkpoint_interval)
+        try:
+            await write_checkpoint(db, blob_store, key, utcnow())
+        except Exception:  # the database or the store may be briefly away
+            log.warning("ledger checkpoint failed", exc_info=True)
+
+
 async def _maintain(db: Database, settings: Settings, blob_store: BlobStore) -> None:
     from server.callbacks.tasks import sweep_status_checks
     from sync.maintenance import sweep
@@ -118,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     wiring.install()
     blob_store = make_blob_store(settings)  # a bad store configuration fails here
+    checkpoint_key = make_checkpoint_key(settings)  # and so does a bad checkpoint key
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -139,6 +165,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             pokes=make_hub(settings.redis_url),
             limiter=Limiter(settings),
             blob_store=blob_store,
+            checkpoint_key=checkpoint_key,
         )
         install_schema(app, PUBLIC_PATHS)
         await app.state.pokes.start()  # never waits for Redis: the app boots without it
@@ -148,6 +175,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     tasks.start_soon(_send_outbox, db, settings)
                 if settings.maintenance_interval > 0:
                     tasks.start_soon(_maintain, db, settings, blob_store)
+                if settings.ledger_checkpoint_interval > 0:
+                    tasks.start_soon(_checkpoint, db, settings, blob_store, checkpoint_key)
                 try:
                     yield
                 finally:
