@@ -29,18 +29,19 @@ from functools import cache
 from typing import Any
 
 from server.errors import DoorstepError, NotFound, RetryLater
+from sync.validation import Violation
 
 __all__ = ["Codes", "common_codes", "handler_codes"]
 
 Codes = dict[int, set[str]]
 OURS = ("server.", "sync.", "evidence.")
-MAX_DEPTH = 4
-BODY_CODES: Codes = {
+MAX_DEPTH = 5
+BODY_CODES: Codes = {  # the framework's, named in server.http_errors
     400: {"malformed_json", "unknown_field", "invalid_request"},
     413: {"request_too_large"},
-    422: {"invalid_text", "too_deeply_nested"},
 }
-EVERY_ROUTE: Codes = {503: {"retry_later"}, 422: {"invalid_value"}}
+EVERY_ROUTE: Codes = {503: {"retry_later"}}
+INPUT_CODES: Codes = {422: {"invalid_value"}}  # a value the database cannot hold
 
 
 def _merge(into: Codes, more: Codes) -> Codes:
@@ -53,6 +54,15 @@ def _resolve(node: ast.expr, scope: dict[str, Any]) -> Any:
     """The object a name or dotted name refers to in ``scope``, or None."""
     if isinstance(node, ast.Name):
         return scope.get(node.id, getattr(__builtins__, node.id, None))
+    if isinstance(node, ast.Call):  # Service(db, ctx).method(): the class
+        made = _resolve(node.func, scope)
+        if isinstance(made, type):
+            return made
+        fn = _unwrap(made)  # _service(request).login(): the annotated return type
+        returned = fn.__annotations__.get("return") if fn is not None else None
+        if isinstance(returned, str) and fn is not None:
+            returned = fn.__globals__.get(returned)
+        return returned if isinstance(returned, type) else None
     if isinstance(node, ast.Attribute):
         base = _resolve(node.value, scope)
         if base is None or isinstance(base, (str, int, float)):
@@ -61,6 +71,22 @@ def _resolve(node: ast.expr, scope: dict[str, Any]) -> Any:
             return inspect.getattr_static(base, node.attr)
         except AttributeError:
             return None
+    return None
+
+
+def _annotated(annotation: Any, scope: dict[str, Any]) -> type | None:
+    """Our class an annotation names (``X``, ``X | None``, as text or as a node)."""
+    if isinstance(annotation, str):
+        try:
+            annotation = ast.parse(annotation, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(annotation, ast.BinOp):  # X | None
+        return _annotated(annotation.left, scope) or _annotated(annotation.right, scope)
+    if isinstance(annotation, ast.expr):
+        annotation = _resolve(annotation, scope)
+    if isinstance(annotation, type) and annotation.__module__.startswith(OURS):
+        return annotation
     return None
 
 
@@ -84,7 +110,7 @@ def _error_code(cls: type[DoorstepError], call: ast.Call) -> str | None:
 
 
 def _unwrap(obj: Any) -> Callable[..., Any] | None:
-    if isinstance(obj, (staticmethod, classmethod)):
+    if isinstance(obj, (staticmethod, classmethod, types.MethodType)):
         obj = obj.__func__
     obj = inspect.unwrap(obj) if callable(obj) else obj
     if isinstance(obj, types.FunctionType) and obj.__module__.startswith(OURS):
@@ -102,6 +128,37 @@ def _direct(fn: Callable[..., Any]) -> tuple[tuple[tuple[int, str], ...], tuple[
     scope = dict(getattr(fn, "__globals__", {}))
     codes: set[tuple[int, str]] = set()
     callees: list[Any] = []
+    owner = fn.__qualname__.split(".")[0] if "." in fn.__qualname__ else None
+    if owner is not None and isinstance(scope.get(owner), type):
+        scope.setdefault("self", scope[owner])  # self.method() of a controller
+        scope.setdefault("cls", scope[owner])
+    # parameters by their annotated types (service: AuthService -> AuthService.login)
+    for name, annotation in getattr(fn, "__annotations__", {}).items():
+        made = _annotated(annotation, scope)
+        if made is not None:
+            scope[name] = made
+    # and local names bound to one of our classes (service = JobService(db, ctx))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            made = _resolve(node.value, scope) if isinstance(node.value, ast.Call) else None
+            if isinstance(target, ast.Name) and isinstance(made, type):
+                if made.__module__.startswith(OURS):
+                    scope[target.id] = made
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            made = _annotated(node.annotation, scope)
+            if made is not None:
+                scope[node.target.id] = made
+    # what a closure holds (a guard made by all_of(TECH, rate_limit("pull")))
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            held = cell.cell_contents
+        except ValueError:
+            continue
+        for item in held if isinstance(held, (list, tuple)) else (held,):
+            callee = _unwrap(item)
+            if callee is not None:
+                callees.append(callee)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             target = _resolve(node.func, scope)
@@ -109,6 +166,11 @@ def _direct(fn: Callable[..., Any]) -> tuple[tuple[tuple[int, str], ...], tuple[
                 code = _error_code(target, node)
                 if code is not None:
                     codes.add((target.status, code))
+                continue
+            if target is Violation:  # the input rules turn it into a 422
+                code = _literal(node.args[0]) if node.args else None
+                if code is not None:
+                    codes.add((422, code))
                 continue
             callee = _unwrap(target)
             if callee is not None and callee is not fn:
@@ -156,20 +218,6 @@ def _module_functions(*names: str) -> list[Any]:
     return found
 
 
-def _violation_codes() -> set[str]:
-    """The codes the input rules (``sync.validation``) give a parameter or a body."""
-    import sync.validation as validation
-
-    tree = ast.parse(inspect.getsource(validation))
-    codes = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Violation":
-            code = _literal(node.args[0]) if node.args else None
-            if code is not None:
-                codes.add(code)
-    return codes
-
-
 @cache
 def common_codes() -> dict[str, Codes]:
     """What every route of a kind can answer (see the module doc)."""
@@ -177,11 +225,13 @@ def common_codes() -> dict[str, Codes]:
         _module_functions("server.auth.middleware", "server.auth.tokens", "server.auth.account")
     )
     guards = codes_of(_module_functions("server.auth.guards"))
+    from server.input_rules import check_body
+    from sync.validation import check_value
     return {
         "authenticated": {401: auth.get(401, set()) | {"not_authenticated"}, 403: auth.get(403, set())},
         "guarded": {403: guards.get(403, set())},
-        "input": {422: _violation_codes()},
-        "body": BODY_CODES,
+        "input": _merge(codes_of([check_value]), INPUT_CODES),
+        "body": _merge(codes_of([check_body]), BODY_CODES),
         "every": EVERY_ROUTE,
     }
 
