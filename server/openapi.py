@@ -158,8 +158,7 @@ def document_error_codes(app: Litestar, schema: dict[str, Any], public_paths: se
                 for status, values in by_status(codes).items():
                     listed = ", ".join(f"`{c}`" for c in values)
                     responses[str(status)] = {
-                        "description": f"{ERROR_STATUSES.get(status, 'Refused.')} "
-                        f"Codes: {listed}.",
+                        "description": f"{ERROR_STATUSES.get(status, 'Refused.')} Codes: {listed}.",
                         "x-codes": values,
                         "content": {"application/json": {"schema": ref}},
                     }

@@ -142,9 +142,9 @@ def _direct(fn: Callable[..., Any]) -> tuple[tuple[tuple[int, str], ...], tuple[
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
             made = _resolve(node.value, scope) if isinstance(node.value, ast.Call) else None
-            if isinstance(target, ast.Name) and isinstance(made, type):
-                if made.__module__.startswith(OURS):
-                    scope[target.id] = made
+            ours = isinstance(made, type) and made.__module__.startswith(OURS)
+            if isinstance(target, ast.Name) and ours:
+                scope[target.id] = made
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             made = _annotated(node.annotation, scope)
             if made is not None:
@@ -227,8 +227,12 @@ def common_codes() -> dict[str, Codes]:
     guards = codes_of(_module_functions("server.auth.guards"))
     from server.input_rules import check_body
     from sync.validation import check_value
+
     return {
-        "authenticated": {401: auth.get(401, set()) | {"not_authenticated"}, 403: auth.get(403, set())},
+        "authenticated": {
+            401: auth.get(401, set()) | {"not_authenticated"},
+            403: auth.get(403, set()),
+        },
         "guarded": {403: guards.get(403, set())},
         "input": _merge(codes_of([check_value]), INPUT_CODES),
         "body": _merge(codes_of([check_body]), BODY_CODES),
@@ -236,13 +240,11 @@ def common_codes() -> dict[str, Codes]:
     }
 
 
-def handler_codes(
-    handler: Any, *, public: bool, has_input: bool, has_body: bool
-) -> Codes:
+def handler_codes(handler: Any, *, public: bool, has_input: bool, has_body: bool) -> Codes:
     """The codes one route handler can answer, by status."""
     fn = getattr(handler, "fn", None)
     fn = getattr(fn, "value", fn)  # older Litestar wraps it
-    out = codes_of([fn] + list(getattr(handler, "guards", None) or []))
+    out = codes_of([fn, *(getattr(handler, "guards", None) or [])])
     common = common_codes()
     if not public:
         _merge(out, common["authenticated"])

@@ -177,9 +177,7 @@ class S3BlobStore:
 
     async def put_named(self, name: str, data: bytes) -> None:
         key = self.named_key(name)
-        await self._run(
-            lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
-        )
+        await self._run(lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=data))
 
     async def get_named(self, name: str) -> bytes | None:
         key = self.named_key(name)

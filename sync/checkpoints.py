@@ -42,7 +42,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
@@ -352,6 +352,7 @@ async def compare(
                 now_hash = stored.get(seq)
                 if now_hash == expected:
                     continue
+                reason: Literal["head_missing", "head_changed"]
                 if now_hash is None:
                     reason = "head_missing"
                     message = f"checkpoint {cp.name} saw seq {seq}; the chain has no such row"

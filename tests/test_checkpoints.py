@@ -115,7 +115,9 @@ def _rewrite(url: str, device_id: uuid.UUID, seq: int, raw: bytes | None = None)
 def _raw(url: str, device_id: uuid.UUID, seq: int) -> bytes:
     async def go(s: AsyncSession) -> bytes:
         raw = await s.scalar(
-            select(LedgerEntry.raw).where(LedgerEntry.device_id == device_id, LedgerEntry.seq == seq)
+            select(LedgerEntry.raw).where(
+                LedgerEntry.device_id == device_id, LedgerEntry.seq == seq
+            )
         )
         assert raw is not None
         return bytes(raw)
@@ -291,3 +293,27 @@ def test_hmac_checkpoints(client, world, settings):
     assert (other.problem(document) or "").startswith("signed with HMAC key")
     document["written_at"] = "2020-01-01T00:00:00.000000Z"
     assert "altered" in (key.problem(document) or "")
+
+
+def test_named_objects_on_either_store(settings):
+    """The stores' small named objects: put replaces whole, get of none is None, list is
+    by prefix in name order, and no name climbs out of the named folder."""
+
+    async def work() -> None:
+        store = make_blob_store(settings)
+        try:
+            assert await store.list_named(PREFIX) == []
+            assert await store.get_named("checkpoints/none.json") is None
+            await store.put_named("checkpoints/b.json", b"one")
+            await store.put_named("checkpoints/a.json", b"two")
+            await store.put_named("checkpoints/b.json", b"three")
+            await store.put_named("other/c.json", b"four")
+            assert await store.list_named(PREFIX) == ["checkpoints/a.json", "checkpoints/b.json"]
+            assert await store.get_named("checkpoints/b.json") == b"three"
+            for bad in ("../secret.key", "/etc/passwd", "checkpoints/.hidden", "A.json", ""):
+                with pytest.raises(ValueError):
+                    await store.put_named(bad, b"x")
+        finally:
+            await store.close()
+
+    asyncio.run(work())
