@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     wiring.install()
     blob_store = make_blob_store(settings)  # a bad store configuration fails here
-    checkpoint_key = make_checkpoint_key(settings)  # and so does a bad checkpoint key
+    make_checkpoint_key(settings, create=False)  # and so does a bad checkpoint key
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -154,6 +154,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             info=CallbackPolicy.from_settings(settings).session_info(),
         )
         signer = TokenSigner(settings.signing_key(), settings.access_token_ttl)
+        checkpoint_key = make_checkpoint_key(settings)  # made on first use, like the secret
         passwords = PasswordHashing(settings.password_time_cost, settings.password_memory_kib)
         app.state.update(
             settings=settings,
