@@ -186,7 +186,13 @@ def _cmd_verify_ledger(settings: Settings, args: argparse.Namespace) -> int:
             await store.close()
             await db.dispose()
 
-    reports, checkpoints = asyncio.run(run())
+    from server.errors import DoorstepError
+
+    try:
+        reports, checkpoints = asyncio.run(run())
+    except (DoorstepError, OSError) as exc:  # the blob store unreachable, say
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     bad_checkpoints = [cp for cp in checkpoints if cp.problem is not None]
     for cp in bad_checkpoints:
         print(f"checkpoint {cp.name}: INVALID: {cp.problem}")
@@ -242,7 +248,13 @@ def _cmd_ledger(settings: Settings, args: argparse.Namespace) -> int:
             await store.close()
             await db.dispose()
 
-    name, document = asyncio.run(run())
+    from server.errors import DoorstepError
+
+    try:
+        name, document = asyncio.run(run())
+    except (DoorstepError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"checkpoint {name}: {len(document['heads'])} devices, signed {document['alg']}")
     return 0
 
