@@ -3,7 +3,7 @@
 Why read the source: a list kept by hand beside each handler goes stale the day someone
 adds a ``raise``. Instead, for every route this follows the handler's body and the
 functions it calls (ours only: ``server``, ``sync``, ``evidence``; a few levels deep),
-and collects every ``DoorstepError`` built with a literal code (``Invalid("code", …)``,
+and collects every ``DoorstepError`` built with a literal code (``Invalid(<literal code>, …)``,
 ``NotFound("job", …)`` as ``job_not_found``, a module-level error instance raised by
 name), with the status its class maps to. Calls through ``self`` and through objects
 whose type the source does not name are not followed, so the list is what can certainly
