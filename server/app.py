@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
@@ -34,9 +34,10 @@ from server.openapi import install_schema, openapi_config
 from server.routes import route_handlers
 from server.settings import Settings
 from sync.blobs import BlobStore, FilesystemBlobStore
+from sync.checkpoints import CheckpointKey
 from sync.pokes import PokeHub, make_hub, publish_after_commit
 
-__all__ = ["create_app", "make_blob_store", "run_escalation"]
+__all__ = ["create_app", "make_blob_store", "make_checkpoint_key", "run_escalation"]
 
 log = logging.getLogger("doorstep")
 
@@ -110,6 +111,30 @@ async def run_escalation(
         await publish_after_commit(s, hub)
 
 
+def make_checkpoint_key(
+    settings: Settings, *, public_keys: Sequence[str] = (), create: bool = True
+) -> CheckpointKey:
+    """The key that signs ledger checkpoints (``Settings.checkpoint_key``) and every key
+    trusted to have signed one (``ledger_checkpoint_public_keys``, ``public_keys``).
+    Without ``create``, no key file is made (a key that only checks)."""
+    alg, key = settings.checkpoint_key(create)
+    trusted = [*settings.ledger_checkpoint_public_keys.split(","), *public_keys]
+    return CheckpointKey.from_parts(alg, key, trusted)
+
+
+async def _checkpoint(
+    db: Database, settings: Settings, blob_store: BlobStore, key: CheckpointKey
+) -> None:
+    from sync.checkpoints import write_checkpoint
+
+    while True:
+        await anyio.sleep(settings.ledger_checkpoint_interval)
+        try:
+            await write_checkpoint(db, blob_store, key, utcnow())
+        except Exception:  # the database or the store may be briefly away
+            log.warning("ledger checkpoint failed", exc_info=True)
+
+
 async def _maintain(
     db: Database, settings: Settings, blob_store: BlobStore, hub: PokeHub | None = None
 ) -> None:
@@ -142,6 +167,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     wiring.install()
     blob_store = make_blob_store(settings)  # a bad store configuration fails here
+    make_checkpoint_key(settings, create=False)  # and so does a bad checkpoint key
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -152,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             info=CallbackPolicy.from_settings(settings).session_info(),
         )
         signer = TokenSigner(settings.signing_key(), settings.access_token_ttl)
+        checkpoint_key = make_checkpoint_key(settings)  # made on first use, like the secret
         passwords = PasswordHashing(settings.password_time_cost, settings.password_memory_kib)
         app.state.update(
             settings=settings,
@@ -163,6 +190,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             pokes=make_hub(settings.redis_url),
             limiter=Limiter(settings),
             blob_store=blob_store,
+            checkpoint_key=checkpoint_key,
         )
         install_schema(app, PUBLIC_PATHS)
         await app.state.pokes.start()  # never waits for Redis: the app boots without it
@@ -172,6 +200,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     tasks.start_soon(_send_outbox, db, settings)
                 if settings.maintenance_interval > 0:
                     tasks.start_soon(_maintain, db, settings, blob_store, app.state.pokes)
+                if settings.ledger_checkpoint_interval > 0:
+                    tasks.start_soon(_checkpoint, db, settings, blob_store, checkpoint_key)
                 tasks.start_soon(watch_event_loop)
                 try:
                     yield

@@ -1,5 +1,5 @@
-"""The ``doorstep`` command: serve, migrate, demo-data, create-user, verify-ledger, plan,
-maintenance-jobs."""
+"""The ``doorstep`` command: serve, migrate, demo-data, create-user, verify-ledger, ledger,
+plan, maintenance-jobs."""
 
 from __future__ import annotations
 
@@ -157,40 +157,109 @@ def _cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_verify_ledger(settings: Settings, args: argparse.Namespace) -> int:
-    """Check the ledger's hash chains; exit 1 if any is broken (for cron and CI)."""
+    """Check the ledger's hash chains and device signatures, then compare them with every
+    signed checkpoint in the blob store; exit 1 if anything is wrong (for cron and CI)."""
     import uuid
 
+    from server.app import make_blob_store, make_checkpoint_key
     from server.db.engine import make_database
+    from sync.checkpoints import Loaded, attach, load_checkpoints
     from sync.ledger import ChainReport, verify_all, verify_chain
 
     try:
         device = uuid.UUID(args.device) if args.device else None
-    except ValueError:
-        print(f"error: not a device id: {args.device!r}", file=sys.stderr)
+        key = make_checkpoint_key(settings, public_keys=args.public_key or (), create=False)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    async def run() -> list[ChainReport]:
+    async def run() -> tuple[list[ChainReport], list[Loaded]]:
         db = make_database(settings.resolved_database_url)
+        store = make_blob_store(settings)
         try:
+            checkpoints = [] if args.no_checkpoints else await load_checkpoints(store, key)
             async with db.reader() as session:
                 if device is not None:
-                    return [await verify_chain(session, device)]
-                return await verify_all(session)
+                    reports = [await verify_chain(session, device)]
+                else:
+                    reports = await verify_all(session)
+                devices = None if device is None else {device}
+                return await attach(session, reports, checkpoints, devices), checkpoints
         finally:
+            await store.close()
             await db.dispose()
 
-    reports = asyncio.run(run())
+    from server.errors import DoorstepError
+
+    try:
+        reports, checkpoints = asyncio.run(run())
+    except (DoorstepError, OSError) as exc:  # the blob store unreachable, say
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    bad_checkpoints = [cp for cp in checkpoints if cp.problem is not None]
+    for cp in bad_checkpoints:
+        print(f"checkpoint {cp.name}: INVALID: {cp.problem}")
+    if checkpoints:
+        trusted = len(checkpoints) - len(bad_checkpoints)
+        print(f"{trusted} trusted checkpoints, {len(bad_checkpoints)} invalid")
     for r in reports:
+        seen = f", seen by {r.checkpoints} checkpoints" if checkpoints else ""
         if r.ok:
-            print(f"device {r.device_id}: {r.rows} rows OK")
+            print(f"device {r.device_id}: {r.rows} rows OK{seen}")
         else:
             row = r.first_broken_id or "missing"
             print(
                 f"device {r.device_id}: BROKEN at seq {r.first_broken_seq} (row {row}): {r.reason}"
             )
+        for m in r.checkpoint_mismatches:
+            if m.reason != "checkpoint_invalid":  # printed once above
+                print(f"device {r.device_id}: CHECKPOINT {m.reason}: {m.message}")
     if not reports:
         print("no ledger rows")
-    return 0 if all(r.ok for r in reports) else 1
+    fine = all(r.ok and not r.checkpoint_mismatches for r in reports) and not bad_checkpoints
+    return 0 if fine else 1
+
+
+def _cmd_ledger(settings: Settings, args: argparse.Namespace) -> int:
+    """``ledger checkpoint``: write a signed checkpoint of every device's chain head to
+    the blob store and the log now; ``ledger public-key``: print the public key that
+    checks the checkpoints."""
+    from server.app import make_blob_store, make_checkpoint_key
+
+    try:
+        key = make_checkpoint_key(settings)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.ledger_command == "public-key":
+        if key.private is None:
+            print("error: checkpoints are signed with HMAC (no public key)", file=sys.stderr)
+            return 2
+        print(f"ed25519 {key.public_key()} (key id {key.key_id})")
+        return 0
+
+    from server.db.base import utcnow
+    from server.db.engine import make_database
+    from sync.checkpoints import write_checkpoint
+
+    async def run() -> tuple[str, dict[str, Any]]:
+        db = make_database(settings.resolved_database_url)
+        store = make_blob_store(settings)
+        try:
+            return await write_checkpoint(db, store, key, utcnow())
+        finally:
+            await store.close()
+            await db.dispose()
+
+    from server.errors import DoorstepError
+
+    try:
+        name, document = asyncio.run(run())
+    except (DoorstepError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"checkpoint {name}: {len(document['heads'])} devices, signed {document['alg']}")
+    return 0
 
 
 def _cmd_openapi(settings: Settings, args: argparse.Namespace) -> int:
@@ -427,7 +496,22 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify-ledger", help="check the ledger's hash chains (exit 1 if broken)")
     v.add_argument("--device", metavar="DEVICE_ID", help="one device (default: all)")
+    v.add_argument(
+        "--public-key",
+        action="append",
+        metavar="BASE64",
+        help="also trust checkpoints signed by this Ed25519 public key (repeatable)",
+    )
+    v.add_argument(
+        "--no-checkpoints", action="store_true", help="check the chains only, not the checkpoints"
+    )
     v.set_defaults(func=_cmd_verify_ledger)
+
+    lg = sub.add_parser("ledger", help="signed checkpoints of the ledger's chain heads")
+    lgs = lg.add_subparsers(dest="ledger_command", required=True)
+    lgs.add_parser("checkpoint", help="write a signed checkpoint of every chain head now")
+    lgs.add_parser("public-key", help="print the public key that checks the checkpoints")
+    lg.set_defaults(func=_cmd_ledger)
 
     r = sub.add_parser("risk", help="the risk model: fit weights, activate, list")
     rs = r.add_subparsers(dest="risk_command", required=True)

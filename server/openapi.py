@@ -6,6 +6,7 @@ gets our error body for each 4xx/5xx it can answer, in place of the framework's 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -128,11 +129,50 @@ def install_schema(app: Litestar, public_paths: set[str]) -> None:
     _SCHEMA_CACHE[key] = build_document(app, public_paths)
 
 
+def document_error_codes(app: Litestar, schema: dict[str, Any], public_paths: set[str]) -> None:
+    """Each operation's error responses: only the statuses it can answer, each listing
+    its codes (``x-codes`` and the description), as ``server.openapi_errors`` reads
+    them from the handler and what it calls."""
+    from server.openapi_errors import by_status, handler_codes
+
+    ref = {"$ref": "#/components/schemas/Error"}
+    for route in app.routes:
+        path = _PATH_PARAM.sub(r"{\1}", route.path)
+        item = schema.get("paths", {}).get(path)
+        if item is None:
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            for method in handler.http_methods:
+                op = item.get(method.lower())
+                if not isinstance(op, dict) or "responses" not in op:
+                    continue
+                codes = handler_codes(
+                    handler,
+                    public=path in public_paths,
+                    has_input=bool(op.get("parameters") or op.get("requestBody")),
+                    has_body="requestBody" in op,
+                )
+                responses = op["responses"]
+                for status in [s for s in responses if s.startswith(("4", "5"))]:
+                    del responses[status]
+                for status, values in by_status(codes).items():
+                    listed = ", ".join(f"`{c}`" for c in values)
+                    responses[str(status)] = {
+                        "description": f"{ERROR_STATUSES.get(status, 'Refused.')} Codes: {listed}.",
+                        "x-codes": values,
+                        "content": {"application/json": {"schema": ref}},
+                    }
+
+
+_PATH_PARAM = re.compile(r"\{(\w+):[^}]+\}")
+
+
 def build_document(app: Litestar, public_paths: set[str]) -> dict[str, Any]:
     """The whole OpenAPI document, as served at ``/docs/openapi.json``."""
     plugin = app.plugins.get(OpenAPIPlugin)
     schema = plugin.provide_openapi_schema()
     add_error_responses(schema, public_paths)
     document_raw_bodies(app, schema)
+    document_error_codes(app, schema, public_paths)
     complete_document(schema)
     return schema

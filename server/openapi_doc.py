@@ -9,6 +9,8 @@ route (so new routes are covered without anyone remembering):
 - gives every field the docstring written under it in its Struct;
 - gives header objects without a schema a string schema;
 - folds single-member ``oneOf``s into their parent (lint: illogical composition);
+- writes a fixed tuple's ``items: false`` as ``maxItems``, and gives two Structs of one
+  name the titles of their components (openapi-python-client reads neither);
 - drops every example that breaks its own schema (they are hand-written ``Meta``
   examples; a test keeps them valid), after giving date-times without an offset ``Z``;
 
@@ -50,6 +52,22 @@ def complete_document(doc: dict[str, Any]) -> None:
     _walk(doc, _fix_node)
     _headers(doc)
     _drop_invalid_examples(doc)
+    _unique_titles(schemas)
+
+
+def _unique_titles(schemas: dict[str, Any]) -> None:
+    """Two Structs of one name in different modules keep the title msgspec gives them
+    (their class name) under two component names: a generator naming its models by
+    title (openapi-python-client) would make both one model and drop what uses them.
+    Such schemas take their component's name as title."""
+    titles: dict[str, list[str]] = {}
+    for name, schema in schemas.items():
+        if isinstance(schema, dict) and isinstance(schema.get("title"), str):
+            titles.setdefault(schema["title"], []).append(name)
+    for names in titles.values():
+        if len(names) > 1:
+            for name in names:
+                schemas[name]["title"] = name
 
 
 # --- the sync protocol -----------------------------------------------------------------
@@ -284,6 +302,11 @@ def _fix_node(node: Any) -> None:
         else:
             for key, value in only.items():
                 node.setdefault(key, value)
+    if node.get("items") is False and isinstance(node.get("prefixItems"), list):
+        # msgspec's fixed tuple: ``items: false`` says nothing ``maxItems`` does not,
+        # and openapi-python-client cannot read a boolean schema there.
+        del node["items"]
+        node.setdefault("maxItems", len(node["prefixItems"]))
     for key in ("examples", "example"):
         if key in node:
             node[key] = _offsets(node[key])

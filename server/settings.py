@@ -5,6 +5,8 @@ Nothing here is a module-level global: tests build a ``Settings`` of their own.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import os
 import secrets
@@ -212,6 +214,26 @@ class Settings:
     call_records_window_s: int = 300
     """How far ``X-Doorstep-Timestamp`` may be from the server's clock (replay window)."""
 
+    ledger_checkpoint_interval: int = 3600
+    """Seconds between signed checkpoints of every device's ledger head, written to the
+    blob store (``named/checkpoints/``) and to the log; 0: none are written on a timer
+    (``doorstep ledger checkpoint`` still writes one)."""
+
+    ledger_checkpoint_key: str = field(default="", repr=False)
+    """Ed25519 private key signing the checkpoints: base64 of its 32 raw bytes. Empty
+    (and no ``ledger_checkpoint_hmac_key``): generated on first use and kept in
+    ``data_dir/checkpoint.key`` (every node must share it: set it explicitly when
+    running more than one). ``doorstep ledger public-key`` prints the public half, all
+    an auditor needs to check a checkpoint."""
+
+    ledger_checkpoint_hmac_key: str = field(default="", repr=False)
+    """A shared secret to sign checkpoints with HMAC-SHA256 instead, when no Ed25519 key
+    is set (checking them then needs the secret too)."""
+
+    ledger_checkpoint_public_keys: str = ""
+    """Further Ed25519 public keys (base64, comma-separated) whose checkpoints are
+    trusted: the keys used before a rotation."""
+
     sql_echo: bool = False
     """Log every SQL statement."""
 
@@ -275,6 +297,32 @@ class Settings:
             fh.write(key)
         return key
 
+    def checkpoint_key(self, create: bool = True) -> tuple[str | None, bytes | None]:
+        """``(algorithm, key)`` signing ledger checkpoints: ``("ed25519", 32-byte
+        private key)`` from ``ledger_checkpoint_key``, else ``("hmac-sha256", secret)``
+        from ``ledger_checkpoint_hmac_key``, else an Ed25519 key kept in
+        ``data_dir/checkpoint.key`` (made on first use; without ``create``, ``(None,
+        None)`` when there is none yet). ``ValueError`` for a key that is not base64 of
+        32 bytes."""
+        if self.ledger_checkpoint_key:
+            return "ed25519", _key32("LEDGER_CHECKPOINT_KEY", self.ledger_checkpoint_key)
+        if self.ledger_checkpoint_hmac_key:
+            return "hmac-sha256", self.ledger_checkpoint_hmac_key.encode()
+        path = self.data_dir / "checkpoint.key"
+        if not path.exists():
+            if not create:
+                return None, None
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            key = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(key)
+        return "ed25519", _key32(str(path), path.read_text().strip())
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
@@ -291,6 +339,16 @@ class Settings:
                 continue
             values[f.name] = _parse(f.name, f.type, raw)
         return cls(**values)
+
+
+def _key32(where: str, text: str) -> bytes:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError(f"{where}: not the base64 of a 32-byte key")
+    return raw
 
 
 def _parse(name: str, type_: Any, raw: str) -> Any:

@@ -7,6 +7,7 @@ Layout (``prefix`` lets several deployments share one bucket)::
     <prefix>partials/<sha>/<offset:012d>        one object per received chunk
     <prefix>blobs/<sha[:2]>/<sha>                 a complete, verified blob
     <prefix>derived/<sha[:2]>/<sha>.<name>.jpg    its thumbnail and display copies
+    <prefix>named/<name>                          small named objects (ledger checkpoints)
 
 Why one object per chunk rather than an S3 multipart upload: multipart parts must be at
 least 5 MiB (all but the last), while phones send chunks of tens of KiB on a weak link,
@@ -53,7 +54,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from server.errors import Conflict, RetryLater
-from sync.blobs import READ_CHUNK, blob_key, check_sha, derived_key
+from sync.blobs import NAMED_ROOT, READ_CHUNK, blob_key, check_name, check_sha, derived_key
 
 __all__ = ["MULTIPART_THRESHOLD", "S3BlobStore"]
 
@@ -127,6 +128,9 @@ class S3BlobStore:
     def derived_object_key(self, sha: str, name: str) -> str:
         return f"{self.prefix}{derived_key(sha, name)}"
 
+    def named_key(self, name: str) -> str:
+        return f"{self.prefix}{NAMED_ROOT}/{check_name(name)}"
+
     # --- the BlobStore protocol --------------------------------------------------------
 
     async def put_part(self, sha: str, offset: int, data: bytes) -> int:
@@ -170,6 +174,36 @@ class S3BlobStore:
     async def open_derived(self, sha: str, name: str) -> AsyncIterator[bytes] | None:
         body = await self._run(self._get, self.derived_object_key(sha, name))
         return None if body is None else self._stream(body)
+
+    async def put_named(self, name: str, data: bytes) -> None:
+        key = self.named_key(name)
+        await self._run(lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=data))
+
+    async def get_named(self, name: str) -> bytes | None:
+        key = self.named_key(name)
+
+        def read() -> bytes | None:
+            body = self._get(key)
+            if body is None:
+                return None
+            with body:
+                data: bytes = body.read()
+                return data
+
+        return await self._run(read)
+
+    async def list_named(self, prefix: str) -> list[str]:
+        base = f"{self.prefix}{NAMED_ROOT}/"
+
+        def listing() -> list[str]:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=base + prefix
+            )
+            return sorted(
+                item["Key"][len(base) :] for page in pages for item in page.get("Contents", ())
+            )
+
+        return await self._run(listing)
 
     async def close(self) -> None:
         await anyio.to_thread.run_sync(self.client.close)

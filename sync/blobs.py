@@ -42,6 +42,7 @@ __all__ = [
     "UploadResult",
     "append_chunk",
     "blob_key",
+    "check_name",
     "check_sha",
     "derived_key",
     "expire_uploads",
@@ -54,6 +55,9 @@ DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 DEFAULT_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 READ_CHUNK = 64 * 1024
 _SHA = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}(/[a-z0-9][a-z0-9._-]{0,127}){0,3}")
+NAMED_ROOT = "named"
+"""The folder (or key prefix) of named objects, beside the blobs."""
 
 
 class BlobTooLarge(DoorstepError):
@@ -136,6 +140,21 @@ class BlobStore(Protocol):
         """A stream of one derivative's bytes, or None when there is none."""
         ...
 
+    async def put_named(self, name: str, data: bytes) -> None:
+        """Keep a small named object (``check_name``: e.g. a ledger checkpoint,
+        ``checkpoints/<time>.json``), replacing any before it whole. Named objects live
+        apart from blobs (under ``named/``), so no name can reach a blob."""
+        ...
+
+    async def get_named(self, name: str) -> bytes | None:
+        """A named object's bytes, or None when there is none."""
+        ...
+
+    async def list_named(self, prefix: str) -> list[str]:
+        """The names that start with ``prefix`` (a folder such as ``checkpoints/``), in
+        name order."""
+        ...
+
     async def close(self) -> None:
         """Release connections (the store may still be used afterwards)."""
         ...
@@ -161,7 +180,8 @@ def derived_key(sha: str, name: str) -> str:
 
 class FilesystemBlobStore:
     """Blobs under ``root/<sha[:2]>/<sha>``, partial uploads under ``root/partial/<sha>``,
-    derivatives under ``root/derived/<sha[:2]>/<sha>.<name>.jpg``. A blob appears only
+    derivatives under ``root/derived/<sha[:2]>/<sha>.<name>.jpg``, named objects under
+    ``root/named/<name>``. A blob appears only
     by ``os.replace`` of a verified partial (atomic on POSIX), a derivative by rename of
     a complete temporary file."""
 
@@ -244,6 +264,28 @@ class FilesystemBlobStore:
             return None
         return _stream_file(fh)
 
+    async def put_named(self, name: str, data: bytes) -> None:
+        path = self.root / NAMED_ROOT / check_name(name)
+        await anyio.to_thread.run_sync(_write_atomic, path, data)
+
+    async def get_named(self, name: str) -> bytes | None:
+        path = self.root / NAMED_ROOT / check_name(name)
+        try:
+            return await anyio.to_thread.run_sync(path.read_bytes)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    async def list_named(self, prefix: str) -> list[str]:
+        return await anyio.to_thread.run_sync(self._list_named, prefix)
+
+    def _list_named(self, prefix: str) -> list[str]:
+        base = self.root / NAMED_ROOT
+        folder = base / prefix.rsplit("/", 1)[0] if "/" in prefix else base
+        if not folder.is_dir():
+            return []
+        names = (p.relative_to(base).as_posix() for p in folder.rglob("*") if p.is_file())
+        return sorted(n for n in names if n.startswith(prefix) and _NAME.fullmatch(n))
+
     async def close(self) -> None:
         return None
 
@@ -300,6 +342,15 @@ def check_sha(sha: str) -> str:
     if not isinstance(sha, str) or not _SHA.fullmatch(sha):
         raise DoorstepError("invalid_hash", "A blob is named by 64 lowercase hex digits.")
     return sha
+
+
+def check_name(name: str) -> str:
+    """A named object's name: up to four ``/``-separated parts of lowercase letters,
+    digits, ``.``, ``_`` and ``-``, none starting with a dot (nothing can climb out of
+    the named folder, and temporary files ``.tmp-*`` are never listed)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"not a valid object name: {name!r}")
+    return name
 
 
 def _magic_matches(content_type: str, head: bytes, whole: bool) -> bool:

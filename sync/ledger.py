@@ -9,7 +9,7 @@ breaks its own hash; deleting or inserting one breaks the links (``seq`` and
 What a chain cannot show on its own: someone with write access who recomputes every hash
 after an edit *and* updates the head. Device signatures (``sync.signing``) protect the raw
 bytes of signed mutations against that; anchoring heads outside the database would
-protect the rest.
+protect the rest: ``sync.checkpoints``.
 
 The hash encoding is fixed (changing it invalidates every stored chain): SHA-256, hex, of
 the ASCII JSON array (``json.dumps``, ``sort_keys=True``, ``separators=(",", ":")``,
@@ -52,6 +52,7 @@ __all__ = [
     "Batch",
     "BreakReason",
     "ChainReport",
+    "CheckpointMismatch",
     "append",
     "entry_hash",
     "normalize_detail",
@@ -78,6 +79,27 @@ BreakReason = Literal[
 _MAX_LEN = {"mutation_id": 64, "name": 64, "code": 64, "outcome": 16, "signature_status": 16}
 
 
+class CheckpointMismatch(msgspec.Struct):
+    """A stored checkpoint (``sync.checkpoints``) that disagrees with the chain."""
+
+    checkpoint: str
+    """The checkpoint's name in the blob store (``checkpoints/<time>-<hash>.json``)."""
+    written_at: datetime | None
+    reason: Literal["head_missing", "head_changed", "checkpoint_invalid"]
+    """``head_changed``: the row at the head the checkpoint saw has another hash now (the
+    chain was rewritten, even if it verifies on its own). ``head_missing``: that row is
+    gone (last rows deleted, head moved back). ``checkpoint_invalid``: the checkpoint's
+    signature does not verify (it was altered, or its key is not trusted), so nothing is
+    checked against it."""
+    message: str
+    seq: int | None = None
+    """The head's ``seq`` as the checkpoint saw it."""
+    expected_hash: str | None = None
+    """The head's hash as the checkpoint saw it."""
+    found_hash: str | None = None
+    """The hash at that ``seq`` now (None when the row is gone)."""
+
+
 class ChainReport(msgspec.Struct):
     """The result of checking one device's chain, stopping at the first break."""
 
@@ -101,6 +123,12 @@ class ChainReport(msgspec.Struct):
     """What was expected and what was found, for people."""
     head_seq: int = 0
     """The chain length recorded in the device's sync state."""
+    checkpoints: int = 0
+    """How many trusted checkpoints saw this device's chain (each pins it up to the head
+    it saw)."""
+    checkpoint_mismatches: list[CheckpointMismatch] = msgspec.field(default_factory=list)
+    """Checkpoints that disagree with the chain: ``ok`` speaks of the chain alone, so a
+    chain rewritten with every hash recomputed is ``ok`` with a ``head_changed`` here."""
 
 
 # --- the hash ------------------------------------------------------------------------

@@ -175,6 +175,7 @@ def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) 
         password_memory_kib=8,
         outbox_interval=0,
         maintenance_interval=0,
+        ledger_checkpoint_interval=0,
         dispatch_default_jobs_per_window=0,  # tests of calendars give them (test_dispatch)
     )
     return store_settings(request, base, getattr(request, "param", "filesystem"))

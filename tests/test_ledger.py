@@ -265,6 +265,8 @@ def test_auditor_api(client, world, database_url):
             "reason": None,
             "message": None,
             "head_seq": 3,
+            "checkpoints": 0,
+            "checkpoint_mismatches": [],
         }
     ]
 

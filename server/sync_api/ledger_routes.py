@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.params import Parameter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,7 @@ from server.auth.guards import allow
 from server.db.models.sync import LedgerEntry
 from server.db.models.user import Role
 from server.errors import Invalid
+from sync.checkpoints import attach, load_checkpoints
 from sync.ledger import ChainReport, verify_all, verify_chain
 
 __all__ = ["LedgerController", "LedgerRowOut", "ledger_row_out"]
@@ -95,6 +96,7 @@ class LedgerController(Controller):
     @get("/verify", guards=[AUDIT])
     async def verify(
         self,
+        request: Request[Any, Any, Any],
         db: AsyncSession,
         device_id: Annotated[
             uuid.UUID | None, Parameter(description="One device; omit for every device")
@@ -103,10 +105,20 @@ class LedgerController(Controller):
         """Check the hash chain of one device or of all, and say where the first break
         is (``hash_mismatch``: a row was edited; ``seq_gap`` / ``prev_hash_mismatch``:
         a row was deleted or inserted; ``raw_sha256_mismatch``: the raw bytes were
-        edited; ``head_mismatch``: the last rows were deleted)."""
+        edited; ``signature_mismatch``: a signed mutation was rewritten;
+        ``head_mismatch``: the last rows were deleted). Then compare each chain with
+        every signed checkpoint in the blob store: ``checkpoint_mismatches`` lists a
+        head a checkpoint saw that is gone (``head_missing``) or has another hash
+        (``head_changed``: the chain was rewritten with its hashes recomputed), and
+        every checkpoint whose signature does not verify (``checkpoint_invalid``)."""
         if device_id is not None:
-            return [await verify_chain(db, device_id)]
-        return await verify_all(db)
+            reports = [await verify_chain(db, device_id)]
+        else:
+            reports = await verify_all(db)
+        state = request.app.state
+        checkpoints = await load_checkpoints(state.blob_store, state.checkpoint_key)
+        devices = None if device_id is None else {device_id}
+        return await attach(db, reports, checkpoints, devices)
 
     @get("/", guards=[AUDIT])
     async def rows(
