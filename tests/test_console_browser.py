@@ -503,6 +503,8 @@ def test_the_main_pages_in_chinese_then_english(console: Console) -> None:
     console.text_in("main h1", "调度看板")
     console.api("PUT", "/auth/me/locale", who="admin", json={"locale": None})
     assert console.js_errors() == []
+
+
 def test_dispatcher_sees_and_acknowledges_sla_alerts(console: Console) -> None:
     from world import run_db
 
