@@ -64,7 +64,7 @@ async function render(main, { query, user, current }) {
     h("button", { type: "button", class: "link", onclick: () => go("/callbacks", query) },
       t("common.refresh")), " · ",
     csvButton("/callbacks/export.csv", { state, kind: query.kind,
-      mine: query.mine ? "true" : null }, "callbacks.csv", "callbacks-csv",
+      mine: query.mine ? "true" : null }, "callback-tasks.csv", "callbacks-csv",
       t("common.export_csv"))),
     table({ id: "queue", caption: t("callbacks.caption"), columns, rows,
       empty: t("callbacks.empty") }),
