@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from evidence.rules import current_rules
+from evidence.rules import current_rules, trace_sampling
 from server.db.models import (
     Appliance,
     Checklist,
@@ -38,6 +38,7 @@ from sync.packet_types import (
     KbLink,
     PastVisit,
     PhoneInfo,
+    TraceSampling,
 )
 
 __all__ = ["build_packets", "kb_doc", "packet_doc"]
@@ -100,6 +101,7 @@ async def build_packets(
 
     history = await _service_history(session, appliance_ids)
     rules, _versions = await current_rules(session)
+    sampling = TraceSampling(**await trace_sampling(session))
     names = await _names(session, {a.installer_id for a in appliances.values() if a.installer_id})
 
     out: dict[uuid.UUID, JobPacket] = {}
@@ -169,6 +171,7 @@ async def build_packets(
             else None,
             evidence_rules=rules,
             kb_articles=articles.get(category, []) if appliance else [],
+            location_trace=sampling,
         )
     return out
 

@@ -28,6 +28,7 @@ from server.db.models.evidence import (
     ClaimVerdict,
     CompletionReport,
     EvidenceRuleSet,
+    LocationTraceChunk,
     Photo,
     SignOff,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "JobNote",
     "KbArticle",
     "LedgerEntry",
+    "LocationTraceChunk",
     "LoginAttempt",
     "Notification",
     "Photo",
