@@ -26,6 +26,7 @@ from evidence.risk import DEFAULT, score
 from evidence.trace import Trace, find_stops, summarise
 from fixtures.traces import Crumb, drive, dwell, gaps, offset_m
 from server.db.models import LocationTraceChunk
+from sync.geo import distance_m
 from sync.trace_wire import (
     MAX_POINTS_PER_CHUNK,
     LocationTraceArgs,
@@ -33,7 +34,6 @@ from sync.trace_wire import (
     decode_points,
     encode_points,
 )
-from sync.geo import distance_m
 from sync.validation import Violation, decode_args
 
 DOOR = (30.2790, 120.1300)

@@ -27,7 +27,11 @@ export function plotSection(ev) {
     ...ev.photos.map((p) => ({ ...p, kind: "photo", label: `${label(p.kind)} photo` })),
   ];
   return section("plot", "Where", h("p", {}, ev.customer_address),
-    locationPlot(ev.customer_location, points));
+    locationPlot(ev.customer_location, points, ev.trace || null),
+    ev.trace ? h("p", { class: "muted", id: "trace-summary" }, `Location trace: ${ev.trace.points} ` +
+      `points, ${ev.trace.stops.length ? ev.trace.stops.map((st) => `stopped ${st.minutes} min ` +
+        `${dist(st.distance_m)} from the address`).join("; ") : "no stop"}` +
+      (ev.trace.mock_points ? `; ${ev.trace.mock_points} mock points` : "")) : null);
 }
 
 export function timelineSection(ev) {
