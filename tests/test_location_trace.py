@@ -495,3 +495,24 @@ def test_a_poisoned_chunk_is_rejected_alone_and_a_resend_is_a_duplicate(
     other = make_job(client, desk, world)["id"]
     res = phone.push([phone.mutation("job.location_trace", other, good)])
     assert res["outcomes"][0]["code"] == "trace_id_reused"
+
+
+def test_the_brand_sets_the_sampling_every_packet_ships(client, world):
+    admin, desk = login(client, "admin"), login(client, "dispatcher")
+    r = client.get("/trace-sampling", headers=desk)
+    assert r.status_code == 200 and r.json()["interval_s"] == 10
+    job = make_job(client, desk, world)["id"]
+    want = {"enabled": True, "interval_s": 5, "min_distance_m": 10, "stationary_interval_s": 30}
+    r = client.put("/trace-sampling", json=want, headers=admin)
+    assert r.status_code == 200, r.text
+    assert client.put("/trace-sampling", json=want, headers=desk).status_code == 403
+    bad = client.put("/trace-sampling", json={"max_points_per_chunk": 501}, headers=admin)
+    assert bad.status_code == 400
+    phone = RawPhone(client, "tech1")
+    phone.pull_all()
+    packet = phone.docs[("job_packet", job)]
+    assert packet["location_trace"]["interval_s"] == 5
+    assert packet["location_trace"]["max_points_per_chunk"] == 500
+    # The rules of the claims are untouched by it.
+    rules = client.get("/evidence-rules", headers=desk).json()
+    assert {r["claim_type"] for r in rules} == {"customer_not_home", "completed"}
