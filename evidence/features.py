@@ -19,6 +19,7 @@ from typing import Any
 from evidence.trace import (
     DRIVING_MPS,
     EARTH_M_PER_DEG,
+    MIN_STOP_S,
     NEAR_M,
     Trace,
     position_at,
@@ -554,6 +555,12 @@ point in a thousand is a provider's hiccup, not a mock-location app."""
 TRACE_BEFORE_S, TRACE_AFTER_S = 30 * 60.0, 10 * 60.0
 """The part of the trace that is the visit: from half an hour before arriving (or
 an hour before the claim, without a check-in) to ten minutes after the claim."""
+MOVING_MPS = 12.0
+"""How far the phone may have moved per second between a fix and the nearest trace point."""
+PHOTO_GPS_M = 100.0
+AT_ADDRESS_M = 200.0
+"""A stop this close to the geocoded address (plus half its accuracy) is at the address:
+compounds put doors 150 m from their geocode."""
 AT_ADDRESS_LLR = 1.0
 """A stop whose centre is no stronger evidence than this of "somewhere else" (see
 ``far_llr``, with the stop's accuracy) is a stop at the address."""
@@ -588,7 +595,10 @@ def _trace(f: ClaimFacts, arrived: Any, claimed: Any, true: Any) -> list[Feature
     out: list[Feature] = []
     visit = [st for st in s.stops if st.end >= lo and st.start <= hi]
     here = [
-        st for st in visit if far_llr(st.distance_m, max(st.accuracy_m, 10.0)) <= AT_ADDRESS_LLR
+        st
+        for st in visit
+        if st.distance_m <= AT_ADDRESS_M + min(st.accuracy_m, 100.0) / 2
+        or far_llr(st.distance_m, max(st.accuracy_m, 10.0)) <= AT_ADDRESS_LLR
     ]
     if here:
         minutes = sum(st.seconds for st in here) / 60
@@ -596,13 +606,16 @@ def _trace(f: ClaimFacts, arrived: Any, claimed: Any, true: Any) -> list[Feature
         out.append(
             Feature(
                 "trace_stop",
-                0.8 - 1.1 * _sig((minutes - 4) / 1.2),
+                0.6 - 0.8 * _sig(minutes - 3.5),
                 f"trace: stopped {minutes:.0f} min at the address "
                 f"({best.distance_m:.0f} m from it)",
                 {**detail, "minutes_at_address": round(minutes, 1)},
             )
         )
     else:
+        # Absence needs the trace to go on past the arrival (or up to the claim): a
+        # trace that just ended on the way says nothing about the visit.
+        covers = s.end >= min(anchor.timestamp() + 180, c - 120) and s.start <= c
         near = (
             s.closest_m is not None
             and s.closest_m <= NEAR_M
@@ -613,7 +626,7 @@ def _trace(f: ClaimFacts, arrived: Any, claimed: Any, true: Any) -> list[Feature
         if near and s.closest_m is not None:
             speed = s.speed_near_mps
             fast = speed is not None and speed >= DRIVING_MPS
-            if fast or s.seconds_near < 90:
+            if s.seconds_near < MIN_STOP_S and (fast or s.seconds_near < 90):
                 kmh = f" at {speed * 3.6:.0f} km/h" if speed is not None else ""
                 out.append(
                     Feature(
@@ -624,7 +637,7 @@ def _trace(f: ClaimFacts, arrived: Any, claimed: Any, true: Any) -> list[Feature
                         {**detail, "speed_kmh": None if speed is None else round(speed * 3.6)},
                     )
                 )
-        if visit:
+        if visit and covers:
             during = [st for st in visit if st.start - 300 <= c <= st.end + 300]
             st = max(during or visit, key=lambda v: v.seconds)
             llr = far_llr(st.distance_m, max(st.accuracy_m, 10.0))
@@ -638,7 +651,7 @@ def _trace(f: ClaimFacts, arrived: Any, claimed: Any, true: Any) -> list[Feature
                     detail,
                 )
             )
-        elif not near and s.closest_m is not None:
+        elif covers and not near and s.closest_m is not None:
             llr = far_llr(s.closest_m, 30.0)
             out.append(
                 Feature(
@@ -657,7 +670,8 @@ def _trace(f: ClaimFacts, arrived: Any, claimed: Any, true: Any) -> list[Feature
         if pos is not None:
             fx, fy = _xy(f.customer, x.latitude, x.longitude)
             d = math.hypot(fx - pos[0], fy - pos[1])
-            excess = d - (2 * (x.accuracy_m or 30.0) + 2 * pos[2] + 30)
+            # Both circles, and how far a car goes between the fix and the trace's point.
+            excess = d - (2 * (x.accuracy_m or 30.0) + 2 * pos[2] + 30 + MOVING_MPS * pos[3])
             if excess > 0:
                 out.append(
                     Feature(
@@ -675,12 +689,13 @@ def _trace(f: ClaimFacts, arrived: Any, claimed: Any, true: Any) -> list[Feature
         if pos is not None:
             px, py = _xy(f.customer, p.latitude, p.longitude)
             d = math.hypot(px - pos[0], py - pos[1])
-            excess = d - (2 * 20.0 + 2 * pos[2] + 30)
+            # A camera's GPS tag has no accuracy: take it as a poor network fix.
+            excess = d - (2 * PHOTO_GPS_M + 2 * pos[2] + 30 + MOVING_MPS * pos[3])
             if excess > 0:
                 out.append(
                     Feature(
                         "trace_photo",
-                        _clip(excess / 500, 0.0, 1.0),
+                        _clip(excess / 800, 0.0, 1.0),
                         f"door photo's GPS {d:.0f} m from where the trace was when it was taken",
                         {"distance_m": round(d)},
                     )

@@ -275,9 +275,9 @@ def position_at(
     when: float,
     skew_s: float = 0.0,
     within: float = 120,
-) -> tuple[float, float, float] | None:
-    """Where the trace was at ``when`` (true time): ``(x, y, accuracy)`` of the nearest
-    usable point within ``within`` seconds, or ``None``."""
+) -> tuple[float, float, float, float] | None:
+    """Where the trace was at ``when`` (true time): ``(x, y, accuracy, seconds away)`` of
+    the nearest usable point within ``within`` seconds, or ``None``."""
     best: int | None = None
     for i, v in enumerate(trace.t):
         if trace.acc[i] > MAX_ACCURACY_M:
@@ -293,4 +293,5 @@ def position_at(
         (trace.lon[best] - lon0) * kx,
         (trace.lat[best] - lat0) * EARTH_M_PER_DEG,
         trace.acc[best],
+        abs(trace.t[best] - skew_s - when),
     )
