@@ -17,6 +17,7 @@ indoors reports 300 m circles while it sits still).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -133,15 +134,42 @@ def _iso(t: float) -> str:
 
 def merge_chunks(chunks: Iterable[tuple[datetime, dict[str, Any]]]) -> Trace:
     """One ``Trace`` from stored chunks (``LocationTraceChunk.started_at``, ``.points``),
-    in time order, a point repeated by two chunks kept once."""
+    in time order, a point repeated by two chunks kept once. Chunks that follow each
+    other (the usual case: each is in time order, checked at the push) are joined as
+    they are; overlapping ones are merged point by point."""
+    parts = sorted(((started.timestamp(), pts) for started, pts in chunks), key=lambda c: c[0])
+    out = Trace()
+    last = -math.inf
+    for base, pts in parts:
+        t = [base + ms / 1000 for ms in pts.get("t_ms") or []]
+        if not t:
+            continue
+        if t[0] <= last:
+            return _merge_slow(parts)
+        n = len(t)
+        speed = pts.get("speed")
+        mock = pts.get("mock") or []
+        out.t += t
+        out.lat += [float(v) for v in pts["lat"][:n]]
+        out.lon += [float(v) for v in pts["lon"][:n]]
+        out.acc += [float(v) for v in pts["acc"][:n]]
+        out.speed += [None if v is None else float(v) for v in speed[:n]] if speed else [None] * n
+        flags = [False] * n
+        for i in mock:
+            if 0 <= i < n:
+                flags[i] = True
+        out.mock += flags
+        last = t[-1]
+    return out
+
+
+def _merge_slow(parts: list[tuple[float, dict[str, Any]]]) -> Trace:
     rows: list[tuple[float, float, float, float, float | None, bool]] = []
-    for started, pts in chunks:
-        base = started.timestamp()
-        t_ms = pts.get("t_ms") or []
+    for base, pts in parts:
         lat, lon, acc = pts.get("lat") or [], pts.get("lon") or [], pts.get("acc") or []
         speed = pts.get("speed")
         mock = set(pts.get("mock") or [])
-        for i, ms in enumerate(t_ms):
+        for i, ms in enumerate(pts.get("t_ms") or []):
             rows.append(
                 (
                     base + ms / 1000,
@@ -155,7 +183,7 @@ def merge_chunks(chunks: Iterable[tuple[datetime, dict[str, Any]]]) -> Trace:
     rows.sort(key=lambda r: r[0])
     out = Trace()
     last = -math.inf
-    for t, la, lo, a, s, m in rows:
+    for t, la, lo, a, sp, m in rows:
         if t <= last:
             continue
         last = t
@@ -163,7 +191,7 @@ def merge_chunks(chunks: Iterable[tuple[datetime, dict[str, Any]]]) -> Trace:
         out.lat.append(la)
         out.lon.append(lo)
         out.acc.append(a)
-        out.speed.append(s)
+        out.speed.append(sp)
         out.mock.append(m)
     return out
 
@@ -177,47 +205,62 @@ def _project(trace: Trace, origin: tuple[float, float]) -> tuple[list[float], li
 
 
 def find_stops(
-    t: Sequence[float], x: Sequence[float], y: Sequence[float], acc: Sequence[float]
+    t: Sequence[float],
+    x: Sequence[float],
+    y: Sequence[float],
+    acc: Sequence[float],
+    speed: Sequence[float | None] | None = None,
 ) -> list[Stop]:
-    """Stops by sequential dwell clustering (module docstring)."""
-    usable = [i for i in range(len(t)) if acc[i] <= MAX_ACCURACY_M]
-    kept: list[int] = []
-    for i in usable:
-        if not kept or t[i] - t[kept[-1]] >= MIN_SPACING_S:
-            kept.append(i)
+    """Stops by sequential dwell clustering (module docstring). Points the phone says
+    were moving at driving speed cannot belong to a stop and are left out first."""
+    keep: list[int] = []
+    last_t = -math.inf
+    for i in range(len(t)):
+        if acc[i] > MAX_ACCURACY_M or t[i] - last_t < MIN_SPACING_S:
+            continue
+        if speed is not None and (v := speed[i]) is not None and v >= DRIVING_MPS:
+            continue
+        keep.append(i)
+        last_t = t[i]
+    T = [t[i] for i in keep]
+    X = [x[i] for i in keep]
+    Y = [y[i] for i in keep]
+    A = [acc[i] for i in keep]
+    W = [1 / max(v, 5.0) ** 2 for v in A]
+    TOL2 = [(STOP_RADIUS_M + min(v, JOIN_SLACK_M)) ** 2 for v in A]
     stops: list[Stop] = []
-    n = len(kept)
+    n = len(T)
     a = 0
     while a < n:
-        i = kept[a]
-        w = 1 / max(acc[i], 5.0) ** 2
-        sw, sx, sy = w, w * x[i], w * y[i]
+        sw = W[a]
+        sx, sy = sw * X[a], sw * Y[a]
         b = a
-        members = [acc[i]]
+        joined = [a]
         while b + 1 < n:
             cx, cy = sx / sw, sy / sw
+            tb = T[b]
             # The next point that joins, skipping at most ``OUTLIERS`` that do not
             # (a multipath jump the phone did not admit is not a departure).
-            step = 0
+            nxt = 0
             for k in range(b + 1, min(n, b + 2 + OUTLIERS)):
-                j = kept[k]
-                if t[j] - t[kept[b]] > MAX_GAP_S:
+                if T[k] - tb > MAX_GAP_S:
                     break
-                if math.hypot(x[j] - cx, y[j] - cy) <= STOP_RADIUS_M + min(acc[j], JOIN_SLACK_M):
-                    step = k - b
+                dx, dy = X[k] - cx, Y[k] - cy
+                if dx * dx + dy * dy <= TOL2[k]:
+                    nxt = k
                     break
-            if not step:
+            if not nxt:
                 break
-            b += step
-            j = kept[b]
-            wj = 1 / max(acc[j], 5.0) ** 2
-            sw, sx, sy = sw + wj, sx + wj * x[j], sy + wj * y[j]
-            members.append(acc[j])
-        first, last = kept[a], kept[b]
-        if t[last] - t[first] >= MIN_STOP_S:
-            members.sort()
+            b = nxt
+            wk = W[b]
+            sw += wk
+            sx += wk * X[b]
+            sy += wk * Y[b]
+            joined.append(b)
+        if T[b] - T[a] >= MIN_STOP_S:
+            members = sorted(A[k] for k in joined)
             stops.append(
-                Stop(t[first], t[last], sx / sw, sy / sw, members[len(members) // 2], len(members))
+                Stop(T[a], T[b], sx / sw, sy / sw, members[len(members) // 2], len(joined))
             )
             a = b + 1
         else:
@@ -231,7 +274,7 @@ def summarise(trace: Trace, address: tuple[float, float], skew_s: float = 0.0) -
     t = [v - skew_s for v in trace.t]
     x, y = _project(trace, address)
     acc = trace.acc
-    stops = find_stops(t, x, y, acc)
+    stops = find_stops(t, x, y, acc, trace.speed)
     closest: float | None = None
     closest_at: float | None = None
     fastest: float | None = None
@@ -278,13 +321,23 @@ def position_at(
 ) -> tuple[float, float, float, float] | None:
     """Where the trace was at ``when`` (true time): ``(x, y, accuracy, seconds away)`` of
     the nearest usable point within ``within`` seconds, or ``None``."""
+    target = when + skew_s  # in the phone's clock, as ``trace.t``
+    ts = trace.t
+    hi = bisect.bisect_left(ts, target)
+    lo = hi - 1
     best: int | None = None
-    for i, v in enumerate(trace.t):
-        if trace.acc[i] > MAX_ACCURACY_M:
-            continue
-        gap = abs(v - skew_s - when)
-        if gap <= within and (best is None or gap < abs(trace.t[best] - skew_s - when)):
-            best = i
+    gap = within
+    while lo >= 0 and target - ts[lo] <= gap:
+        if trace.acc[lo] <= MAX_ACCURACY_M:
+            best, gap = lo, target - ts[lo]
+            break
+        lo -= 1
+    while hi < len(ts) and ts[hi] - target <= gap:
+        if trace.acc[hi] <= MAX_ACCURACY_M:
+            if best is None or ts[hi] - target < gap:
+                best, gap = hi, ts[hi] - target
+            break
+        hi += 1
     if best is None:
         return None
     lat0, lon0 = address
@@ -293,5 +346,5 @@ def position_at(
         (trace.lon[best] - lon0) * kx,
         (trace.lat[best] - lat0) * EARTH_M_PER_DEG,
         trace.acc[best],
-        abs(trace.t[best] - skew_s - when),
+        abs(ts[best] - target),
     )
