@@ -568,6 +568,14 @@ def part_claims(run: Run, summary: Summary) -> None:
             note=f"recall {r['recall']}",
             details={"per_kind": r["per_kind"]},
         ),
+        Figure(
+            "claims",
+            "scoring a claim, 2,000-point trace: p99 CPU",
+            r["trace_cost"]["p99_ms"] / 20.0,
+            1.0,
+            what="p99 CPU ms to decode, merge, find stops and score / 20 ms budget",
+            note=f"p99 {r['trace_cost']['p99_ms']:.2f} ms, p50 {r['trace_cost']['p50_ms']:.2f} ms",
+        ),
     )
     summary.parts["claims"] = r
 

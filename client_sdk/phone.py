@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,12 @@ import msgspec
 from client_sdk.api import ApiClient, NotEnrolled, TokenPair
 from client_sdk.store import JOB_PACKET, PendingMutation, RecordedOutcome, Store
 from client_sdk.sync_loop import Backoff, SyncEngine, SyncReport
+from client_sdk.trace import TraceBuffer, sampling_of
 from sync.evidence_wire import EVIDENCE_ARGS
 from sync.packet_types import CalendarDoc, JobPacket, KbArticleDoc
 from sync.signing import sign
+from sync.trace_wire import TracePoint, encode_points
+from sync.validation import Violation
 from sync.vocabulary import UnableReason
 from sync.wire import MUTATION_ARGS, EmptyArgs
 
@@ -82,6 +85,7 @@ class Phone:
         self.label = label
         self.platform = platform
         self.clock = clock
+        self._traces: dict[uuid.UUID, TraceBuffer] = {}
 
     def close(self) -> None:
         self.api.close()
@@ -263,6 +267,69 @@ class Phone:
         }
         return self._queue("job.call_attempt", job_id, args)
 
+    # --- the location trace (sync.trace_wire) --------------------------------------
+
+    def record_location(
+        self,
+        job_id: uuid.UUID | str,
+        at: datetime,
+        latitude: float,
+        longitude: float,
+        accuracy_m: float,
+        *,
+        speed_mps: float | None = None,
+        mock: bool = False,
+    ) -> bool:
+        """Offer one fix to the job's trace. Kept if the packet's sampling
+        (``location_trace``) wants it; a full or old enough buffer is queued at once as a
+        ``job.location_trace`` chunk. Returns whether the fix was kept."""
+        jid = uuid.UUID(str(job_id))
+        buffer = self._traces.get(jid)
+        if buffer is None:
+            buffer = self._traces[jid] = TraceBuffer(sampling_of(self._held(jid)))
+        point = TracePoint(_aware(at, "at") or at, latitude, longitude, accuracy_m, speed_mps, mock)
+        kept = buffer.offer(point)
+        if kept and buffer.due():
+            self.flush_trace(jid)
+        return kept
+
+    def flush_trace(self, job_id: uuid.UUID | str, *, last: bool = False) -> list[PendingMutation]:
+        """Queue the buffered points of the job's trace (``last``: the trace ends here,
+        e.g. at the claim)."""
+        jid = uuid.UUID(str(job_id))
+        buffer = self._traces.get(jid)
+        if buffer is None or not buffer.points:
+            return []
+        points, buffer.points = buffer.points, []
+        return self.location_trace(jid, points, last=last, chunk_size=buffer.chunk_size)
+
+    def location_trace(
+        self,
+        job_id: uuid.UUID | str,
+        points: Iterable[TracePoint],
+        *,
+        last: bool = False,
+        chunk_size: int | None = None,
+    ) -> list[PendingMutation]:
+        """Queue ``points`` (time order) as ``job.location_trace`` chunks of the job's
+        trace, without sampling. The trace id and next chunk number are kept in the store."""
+        jid = uuid.UUID(str(job_id))
+        pts = list(points)
+        size = chunk_size or int(sampling_of(self._held(jid))["max_points_per_chunk"])
+        trace_id, seq = self.store.trace_state(jid)
+        out: list[PendingMutation] = []
+        for i in range(0, len(pts), size):
+            part = pts[i : i + size]
+            final = last and i + size >= len(pts)
+            out.append(
+                self._queue(
+                    "job.location_trace", jid, encode_points(trace_id, seq, part, last=final)
+                )
+            )
+            seq += 1
+            self.store.save_trace_state(jid, trace_id, seq)
+        return out
+
     def check_out(
         self,
         job_id: uuid.UUID | str,
@@ -363,8 +430,13 @@ class Phone:
         try:
             types = {**MUTATION_ARGS, **EVIDENCE_ARGS}
             typed = msgspec.convert(args, types[name]) if isinstance(args, dict) else args
+            check = getattr(typed, "check", None)
+            if callable(check):  # the server's own rules for these args
+                check()
         except msgspec.ValidationError as exc:
             raise ValueError(f"{name}: {exc}") from exc
+        except Violation as v:
+            raise ValueError(f"{name}: {v.code}: {v.message}") from v
         plain: dict[str, Any] = msgspec.to_builtins(typed)
         device_time: str = msgspec.to_builtins(self.clock())
         base_version = int(packet["job"]["version"])
@@ -423,6 +495,7 @@ ACTIONS: dict[str, str] = {
     "appliance.set_serial": "set_serial",
     "job.call_attempt": "call_attempt",
     "job.check_out": "check_out",
+    "job.location_trace": "location_trace",
     "job.photo": "photo",
     "job.report": "report",
     "job.sign_off": "sign_off",

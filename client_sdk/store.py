@@ -192,6 +192,22 @@ class Store:
             self._set(db, "private_key", private_key)
             self._set(db, "last_acked_mid", last_applied_mid)
 
+    def trace_state(self, job_id: uuid.UUID) -> tuple[uuid.UUID, int]:
+        """The job's trace id and its next chunk number (a new trace the first time)."""
+        raw = self._get(f"trace:{job_id}")
+        if raw:
+            d = msgspec.json.decode(raw)
+            return uuid.UUID(d["trace_id"]), int(d["seq"])
+        return uuid.uuid4(), 0
+
+    def save_trace_state(self, job_id: uuid.UUID, trace_id: uuid.UUID, seq: int) -> None:
+        with self._tx() as db:
+            self._set(
+                db,
+                f"trace:{job_id}",
+                msgspec.json.encode({"trace_id": str(trace_id), "seq": seq}).decode(),
+            )
+
     def load_tokens(self) -> Tokens | None:
         raw = self._get("tokens")
         if not raw:

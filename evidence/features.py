@@ -16,6 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from evidence.trace import (
+    DRIVING_MPS,
+    EARTH_M_PER_DEG,
+    MIN_STOP_S,
+    NEAR_M,
+    Trace,
+    position_at,
+    summarise,
+)
 from sync.geo import distance_m
 
 __all__ = [
@@ -27,6 +36,7 @@ __all__ = [
     "PhotoFact",
     "extract",
     "far_llr",
+    "trace_mocked",
 ]
 
 SIGMA_ADDRESS_M = 45.0
@@ -108,6 +118,8 @@ class ClaimFacts:
     carrier: list[CarrierFact] | None = None
     """The carrier's call records of the job; ``None``: no carrier is in use (neutral)."""
     """``was_home`` (the customer says they were in), ``was_away`` or ``unclear``."""
+    trace: Trace | None = None
+    """The phone's location trace of the job (``None``: none sent — neutral)."""
 
 
 @dataclass(slots=True)
@@ -136,12 +148,13 @@ def far_llr(distance: float, accuracy: float | None) -> float:
     accuracy circle of ``accuracy`` metres: "the phone was somewhere else" against
     "the phone was at the door". A good fix 400 m away is strong evidence; a 300 m
     accuracy circle 400 m away is almost none. Bounded to [-1, 4]."""
+    distance = max(distance, 1.0)  # both densities vanish at 0: their ratio does not
     sigma_gps = (accuracy if accuracy and accuracy > 0 else 30.0) / 1.51
     sigma = math.hypot(sigma_gps, SIGMA_ADDRESS_M)
     near = (1 - TAIL_SHARE) * _rayleigh(distance, sigma) + TAIL_SHARE * _rayleigh(
         distance, sigma * TAIL_SCALE
     )
-    d = max(distance, 1.0)
+    d = distance
     span = math.log(FAR_MAX_M / FAR_MIN_M)
     far = 1 / (d * span) if d >= FAR_MIN_M else (d / FAR_MIN_M) / (FAR_MIN_M * span)
     return _clip(math.log(max(far, 1e-300) / max(near, 1e-300)), -1.0, 4.0)
@@ -189,6 +202,16 @@ def extract(f: ClaimFacts) -> list[Feature]:
             break
     if any(x.mock for x in f.fixes):
         out.append(Feature("mock_location", 1.0, "the phone reported a mock location"))
+    elif f.trace is not None and trace_mocked(f.trace):
+        out.append(
+            Feature(
+                "mock_location",
+                1.0,
+                f"the phone reported {f.trace.mock_points} of {len(f.trace)} trace points "
+                "as mock locations",
+                {"mock_points": f.trace.mock_points, "points": len(f.trace)},
+            )
+        )
     if f.customer_reply == "was_home":
         out.append(Feature("customer_says_home", 1.0, "the customer says they were home"))
     elif f.customer_reply == "was_away" and f.kind == "not_home":
@@ -310,6 +333,7 @@ def _not_home(f: ClaimFacts, true: Any) -> list[Feature]:
                     {"minutes": round(minutes, 1), "measured_by": "claim"},
                 )
             )
+    out += _trace(f, arrived, claimed, true)
     out += _calls(f, arrived, claimed, true)
     out += _carrier(f, arrived, claimed, true)
     out += _timing(f, claimed)
@@ -522,4 +546,158 @@ def _history(f: ClaimFacts) -> list[Feature]:
                 f"{f.earlier_not_home_at_address} earlier not-home claim(s) at this address",
             )
         )
+    return out
+
+
+TRACE_MOCK_SHARE = 0.05
+"""A trace is mocked when this share of its points (and at least 3) say so: one odd
+point in a thousand is a provider's hiccup, not a mock-location app."""
+TRACE_BEFORE_S, TRACE_AFTER_S = 30 * 60.0, 10 * 60.0
+"""The part of the trace that is the visit: from half an hour before arriving (or
+an hour before the claim, without a check-in) to ten minutes after the claim."""
+MOVING_MPS = 12.0
+"""How far the phone may have moved per second between a fix and the nearest trace point."""
+PHOTO_GPS_M = 100.0
+AT_ADDRESS_M = 200.0
+"""A stop this close to the geocoded address (plus half its accuracy) is at the address:
+compounds put doors 150 m from their geocode."""
+AT_ADDRESS_LLR = 1.0
+"""A stop whose centre is no stronger evidence than this of "somewhere else" (see
+``far_llr``, with the stop's accuracy) is a stop at the address."""
+
+
+def trace_mocked(trace: Trace) -> bool:
+    return trace.mock_points >= max(3, TRACE_MOCK_SHARE * len(trace))
+
+
+def _xy(origin: tuple[float, float], lat: float, lon: float) -> tuple[float, float]:
+    kx = EARTH_M_PER_DEG * math.cos(math.radians(origin[0]))
+    return (lon - origin[1]) * kx, (lat - origin[0]) * EARTH_M_PER_DEG
+
+
+def _trace(f: ClaimFacts, arrived: Any, claimed: Any, true: Any) -> list[Feature]:
+    """The location trace's answers (``evidence.trace``). No trace, a trace that does
+    not cover the visit, or a mocked one (``mock_location`` speaks for it): nothing —
+    an honest phone may not send one. Each feature keeps the stops in its detail."""
+    tr = f.trace
+    anchor = arrived or claimed
+    if tr is None or not len(tr) or f.customer is None or anchor is None or trace_mocked(tr):
+        return []
+    skew_s = (f.skew_ms or 0) / 1000
+    c = (claimed or anchor).timestamp()
+    lo = anchor.timestamp() - (TRACE_BEFORE_S if arrived is not None else 2 * TRACE_BEFORE_S)
+    hi = c + TRACE_AFTER_S
+    inside = sum(1 for v in tr.t if lo <= v - skew_s <= hi)
+    if inside < 5:
+        return []
+    s = summarise(tr, f.customer, skew_s)
+    detail = s.as_detail()
+    out: list[Feature] = []
+    visit = [st for st in s.stops if st.end >= lo and st.start <= hi]
+    here = [
+        st
+        for st in visit
+        if st.distance_m <= AT_ADDRESS_M + min(st.accuracy_m, 100.0) / 2
+        or far_llr(st.distance_m, max(st.accuracy_m, 10.0)) <= AT_ADDRESS_LLR
+    ]
+    if here:
+        minutes = sum(st.seconds for st in here) / 60
+        best = max(here, key=lambda st: st.seconds)
+        out.append(
+            Feature(
+                "trace_stop",
+                0.6 - 0.8 * _sig(minutes - 3.5),
+                f"trace: stopped {minutes:.0f} min at the address "
+                f"({best.distance_m:.0f} m from it)",
+                {**detail, "minutes_at_address": round(minutes, 1)},
+            )
+        )
+    else:
+        # Absence needs the trace to go on past the arrival (or up to the claim): a
+        # trace that just ended on the way says nothing about the visit.
+        covers = s.end >= min(anchor.timestamp() + 180, c - 120) and s.start <= c
+        near = (
+            s.closest_m is not None
+            and s.closest_m <= NEAR_M
+            and s.closest_at is not None
+            and lo <= s.closest_at <= hi
+            and s.end - s.closest_at >= 120  # seen leaving: not a trace that just ended
+        )
+        if near and s.closest_m is not None:
+            speed = s.speed_near_mps
+            fast = speed is not None and speed >= DRIVING_MPS
+            if s.seconds_near < MIN_STOP_S and (fast or s.seconds_near < 90):
+                kmh = f" at {speed * 3.6:.0f} km/h" if speed is not None else ""
+                out.append(
+                    Feature(
+                        "trace_drive_by",
+                        1.0 if fast else 0.6,
+                        f"trace passed {s.closest_m:.0f} m from the address{kmh} "
+                        f"without stopping ({s.seconds_near:.0f} s nearby)",
+                        {**detail, "speed_kmh": None if speed is None else round(speed * 3.6)},
+                    )
+                )
+        if visit and covers:
+            during = [st for st in visit if st.start - 300 <= c <= st.end + 300]
+            st = max(during or visit, key=lambda v: v.seconds)
+            llr = far_llr(st.distance_m, max(st.accuracy_m, 10.0))
+            when = "when the claim was filed" if during else "during the visit"
+            out.append(
+                Feature(
+                    "trace_elsewhere",
+                    _clip(llr / 4.0, 0.0, 1.0),
+                    f"trace: stopped {st.seconds / 60:.0f} min {st.distance_m / 1000:.1f} km "
+                    f"from the address {when}",
+                    detail,
+                )
+            )
+        elif covers and not near and s.closest_m is not None:
+            llr = far_llr(s.closest_m, 30.0)
+            out.append(
+                Feature(
+                    "trace_elsewhere",
+                    _clip(llr / 4.0, 0.0, 1.0),
+                    f"trace never came within {s.closest_m:.0f} m of the address",
+                    detail,
+                )
+            )
+    # Does the trace agree with the check-in and the door photo?
+    fixes = [x for x in f.fixes if x.kind == "check_in" and x.latitude is not None]
+    for x in fixes[:1]:
+        at = true(x.at)
+        assert x.latitude is not None and x.longitude is not None
+        pos = position_at(tr, f.customer, at.timestamp(), skew_s) if at is not None else None
+        if pos is not None:
+            fx, fy = _xy(f.customer, x.latitude, x.longitude)
+            d = math.hypot(fx - pos[0], fy - pos[1])
+            # Both circles, and how far a car goes between the fix and the trace's point.
+            excess = d - (2 * (x.accuracy_m or 30.0) + 2 * pos[2] + 30 + MOVING_MPS * pos[3])
+            if excess > 0:
+                out.append(
+                    Feature(
+                        "trace_check_in",
+                        _clip(excess / 500, 0.0, 1.0),
+                        f"check-in fix {d:.0f} m from where the trace was at that time",
+                        {"distance_m": round(d)},
+                    )
+                )
+    for p in [p for p in f.photos if p.kind == "door"][:1]:
+        taken = true(p.taken_at)
+        if p.latitude is None or p.longitude is None or taken is None:
+            continue
+        pos = position_at(tr, f.customer, taken.timestamp(), skew_s, within=300)
+        if pos is not None:
+            px, py = _xy(f.customer, p.latitude, p.longitude)
+            d = math.hypot(px - pos[0], py - pos[1])
+            # A camera's GPS tag has no accuracy: take it as a poor network fix.
+            excess = d - (2 * PHOTO_GPS_M + 2 * pos[2] + 30 + MOVING_MPS * pos[3])
+            if excess > 0:
+                out.append(
+                    Feature(
+                        "trace_photo",
+                        _clip(excess / 800, 0.0, 1.0),
+                        f"door photo's GPS {d:.0f} m from where the trace was when it was taken",
+                        {"distance_m": round(d)},
+                    )
+                )
     return out

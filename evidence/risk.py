@@ -30,6 +30,7 @@ from evidence.features import (
     PhotoFact,
     extract,
 )
+from evidence.trace import merge_chunks
 from server.db.models import (
     CallAttempt,
     CallbackTask,
@@ -40,6 +41,7 @@ from server.db.models import (
     Customer,
     Job,
     LedgerEntry,
+    LocationTraceChunk,
     Photo,
     Violation,
 )
@@ -95,6 +97,12 @@ DEFAULT = WeightSet(
         "mock_location": 4.0,
         "no_check_in": 3.0,
         "impossible_travel": 2.0,
+        # The location trace (``evidence.trace``); no trace: no factor at all.
+        "trace_stop": 2.5,
+        "trace_drive_by": 3.0,
+        "trace_elsewhere": 3.5,
+        "trace_check_in": 2.0,
+        "trace_photo": 1.5,
         # When, and for how long.
         "time_on_site": 3.0,
         "claim_after_leaving": 1.5,
@@ -196,6 +204,16 @@ async def gather(session: AsyncSession, task: CallbackTask, now: datetime) -> Cl
     ]
     if task.kind == "not_home":
         f.carrier = await _carrier(session, job.id, now)
+        chunks = (
+            await session.execute(
+                select(LocationTraceChunk.started_at, LocationTraceChunk.points).where(
+                    LocationTraceChunk.job_id == job.id,
+                    LocationTraceChunk.technician_id == task.technician_id,
+                )
+            )
+        ).all()
+        if chunks:
+            f.trace = merge_chunks((row[0], row[1]) for row in chunks)
     f.photos = [
         PhotoFact(p.kind, p.taken_at, p.latitude, p.longitude, len(p.reused_from or []))
         for p in await session.scalars(select(Photo).where(Photo.job_id == job.id))

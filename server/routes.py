@@ -8,7 +8,11 @@ __all__ = ["route_handlers"]
 
 
 def route_handlers() -> list[Any]:
-    from server.admin.evidence_rules import EvidenceRulesController, VerdictController
+    from server.admin.evidence_rules import (
+        EvidenceRulesController,
+        TraceSamplingController,
+        VerdictController,
+    )
     from server.admin.policy_routes import (
         ChecklistController,
         FeePolicyController,
@@ -63,6 +67,7 @@ def route_handlers() -> list[Any]:
         LedgerController,
         SyncController,
         EvidenceRulesController,
+        TraceSamplingController,
         VerdictController,
         BlobController,
         EventsController,

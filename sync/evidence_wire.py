@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from sync.trace_wire import LocationTraceArgs
 from sync.wire import CheckInArgs, Latitude, Longitude
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "CallAttemptArgs",
     "ChargeLine",
     "CheckOutArgs",
+    "LocationTraceArgs",
     "PartLine",
     "PhotoArgs",
     "ReportArgs",
@@ -100,6 +102,7 @@ class SignOffArgs(msgspec.Struct, forbid_unknown_fields=True):
 EVIDENCE_ARGS: dict[str, type[msgspec.Struct]] = {
     "job.call_attempt": CallAttemptArgs,
     "job.check_out": CheckOutArgs,
+    "job.location_trace": LocationTraceArgs,
     "job.photo": PhotoArgs,
     "job.report": ReportArgs,
     "job.sign_off": SignOffArgs,

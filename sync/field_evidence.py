@@ -29,12 +29,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Appliance, Checkin, Customer, Job
 from server.db.models.catalog import Checklist
-from server.db.models.evidence import CallAttempt, CompletionReport, Photo, SignOff
+from server.db.models.evidence import (
+    CallAttempt,
+    CompletionReport,
+    LocationTraceChunk,
+    Photo,
+    SignOff,
+)
 from server.db.models.provider import City, FeePolicy
 from sync import geo, wire
 from sync.canonical import REPORT_FIELDS, report_sha256
@@ -48,10 +54,12 @@ from sync.mutation_base import (
     fact_flags,
     record,
 )
+from sync.trace_wire import LocationTraceArgs, decode_points
 
 __all__ = [
     "FUTURE_SLACK",
     "HANDLERS",
+    "MAX_TRACE_POINTS",
     "new_fix",
     "report_content",
     "report_findings",
@@ -63,6 +71,9 @@ FUTURE_SLACK = timedelta(minutes=10)
 """Phone clocks drift; beyond this a device time ahead of the server is suspicious."""
 
 VISIT_FEE = "visit_fee"
+MAX_TRACE_POINTS = 20_000
+"""At most this many trace points kept per job (every chunk, every trace): beyond it a
+chunk is rejected ``trace_too_long`` (a day of points every 5 s is 17,280)."""
 
 
 def _aware(value: datetime | None, name: str) -> None:
@@ -230,6 +241,80 @@ async def check_out(ctx: MutationContext, args: CheckOutArgs, job: Job | None) -
         fact=True,
     )
     return Applied(flags=fix.flags)
+
+
+# --- job.location_trace -----------------------------------------------------------------
+
+
+async def location_trace(ctx: MutationContext, args: LocationTraceArgs, job: Job | None) -> Applied:
+    """A chunk of the phone's breadcrumbs (``sync.trace_wire``; the columns were checked
+    before this runs). Kept decoded, one row per chunk; the stops are found when a claim
+    is judged (``evidence.trace``), never here."""
+    assert job is not None
+    chunk_id = uuid.uuid5(args.trace_id, str(args.seq))
+    existing = await ctx.session.get(LocationTraceChunk, chunk_id)
+    if existing is not None:
+        if existing.job_id != job.id:
+            raise Rejected(
+                "trace_id_reused", "That trace_id belongs to another job: start a new trace."
+            )
+        return Applied()  # the same chunk sent again
+    points = decode_points(args)
+    stored = await ctx.session.scalar(
+        select(func.coalesce(func.sum(LocationTraceChunk.point_count), 0)).where(
+            LocationTraceChunk.job_id == job.id
+        )
+    )
+    if int(stored or 0) + len(points) > MAX_TRACE_POINTS:
+        raise Rejected(
+            "trace_too_long",
+            f"This job already holds {stored} trace points; at most {MAX_TRACE_POINTS} "
+            "are kept per job.",
+        )
+    flags = fact_flags(ctx, job)
+    mocked = sum(1 for p in points if p.mock)
+    if mocked:
+        flags.append("mock_location")
+    if points[-1].at > ctx.now + FUTURE_SLACK:
+        flags.append("device_time_in_future")
+    start = points[0].at
+    speeds = [p.speed_mps for p in points] if args.speed_dms is not None else None
+    ctx.session.add(
+        LocationTraceChunk(
+            id=chunk_id,
+            **fact_fields(ctx, job, flags),
+            trace_id=args.trace_id,
+            seq=args.seq,
+            last=args.last,
+            started_at=start,
+            ended_at=points[-1].at,
+            point_count=len(points),
+            mock_points=mocked,
+            points={
+                "t_ms": [round((p.at - start).total_seconds() * 1000) for p in points],
+                "lat": [p.latitude for p in points],
+                "lon": [p.longitude for p in points],
+                "acc": [p.accuracy_m for p in points],
+                "speed": speeds,
+                "mock": list(args.mock),
+            },
+        )
+    )
+    await ctx.session.flush()
+    await record(
+        ctx,
+        job,
+        "fact:location_trace",
+        {
+            "trace_id": str(args.trace_id),
+            "seq": args.seq,
+            "points": len(points),
+            "last": args.last,
+            "flags": flags,
+        },
+        fact=True,
+    )
+    return Applied(flags=flags)
 
 
 # --- job.report -------------------------------------------------------------------------
@@ -470,6 +555,7 @@ async def sign_off_status(session: AsyncSession, job_id: uuid.UUID) -> dict[str,
 HANDLERS: dict[str, Handler] = {
     "job.call_attempt": call_attempt,
     "job.check_out": check_out,
+    "job.location_trace": location_trace,
     "job.report": report,
     "job.sign_off": sign_off,
 }

@@ -22,6 +22,7 @@ __all__ = [
     "PartInfo",
     "PastVisit",
     "PhoneInfo",
+    "TraceSampling",
 ]
 
 
@@ -118,6 +119,23 @@ class KbLink(msgspec.Struct):
     title: str
 
 
+class TraceSampling(msgspec.Struct, omit_defaults=False):
+    """How the brand wants the phone to record its location trace
+    (``job.location_trace``, docs/protocol/location-trace.md): from ``en_route`` until
+    the claim (check-out, ``job.complete`` or ``job.unable_to_complete``), a point when
+    ``interval_s`` have passed since the last one and the phone moved ``min_distance_m``
+    or more, and in any case every ``stationary_interval_s`` (a phone standing at a door
+    must still leave points there); a chunk at least every ``chunk_every_s`` and at most
+    ``max_points_per_chunk`` points in one."""
+
+    enabled: bool = True
+    interval_s: int = 10
+    min_distance_m: int = 20
+    stationary_interval_s: int = 60
+    chunk_every_s: int = 300
+    max_points_per_chunk: int = 500
+
+
 class JobPacket(msgspec.Struct):
     job: JobInfo
     customer: CustomerInfo
@@ -129,6 +147,8 @@ class JobPacket(msgspec.Struct):
     collect before the technician makes the claim."""
     kb_articles: list[KbLink]
     """Articles for the appliance's category; each is its own ``kb_article`` document."""
+    location_trace: TraceSampling = msgspec.field(default_factory=TraceSampling)
+    """The location trace the brand wants recorded (``enabled: false``: none)."""
 
 
 class KbArticleDoc(msgspec.Struct):

@@ -13,7 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from evidence.rules import current_rules
+from evidence.rules import current_rules, trace_sampling
 from server.db.models import (
     Appliance,
     CalendarException,
@@ -45,6 +45,7 @@ from sync.packet_types import (
     PartInfo,
     PastVisit,
     PhoneInfo,
+    TraceSampling,
 )
 
 __all__ = ["CALENDAR", "build_calendars", "build_packets", "kb_doc", "packet_doc"]
@@ -108,6 +109,7 @@ async def build_packets(
 
     history = await _service_history(session, appliance_ids)
     rules, _versions = await current_rules(session)
+    sampling = TraceSampling(**await trace_sampling(session))
     names = await _names(session, {a.installer_id for a in appliances.values() if a.installer_id})
 
     out: dict[uuid.UUID, JobPacket] = {}
@@ -178,6 +180,7 @@ async def build_packets(
             else None,
             evidence_rules=rules,
             kb_articles=articles.get(category, []) if appliance else [],
+            location_trace=sampling,
         )
     return out
 

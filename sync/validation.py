@@ -135,7 +135,8 @@ def _join(field: str, name: str) -> str:
 
 def decode_args(raw: bytes, args_type: type[msgspec.Struct], name: str) -> Any:
     """A mutation's ``args``, decoded strictly (its Struct forbids unknown fields) and
-    checked: the ``Violation`` codes a phone gets back in a rejected outcome."""
+    checked — the value rules here, then the Struct's own ``check()`` when it has one —
+    : the ``Violation`` codes a phone gets back in a rejected outcome."""
     if json_too_deep(raw):
         raise Violation(
             "too_deeply_nested", f"The arguments of {name} nest deeper than {MAX_DEPTH}.", "args"
@@ -157,6 +158,9 @@ def decode_args(raw: bytes, args_type: type[msgspec.Struct], name: str) -> Any:
             "invalid_arguments", f"The arguments of {name} are not valid: {exc}", "args"
         ) from exc
     check_value(args, "args")
+    check = getattr(args, "check", None)
+    if callable(check):  # the mutation's own rules (e.g. a location trace's columns)
+        check()
     return args
 
 

@@ -16,7 +16,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -254,6 +254,26 @@ def _tech_card(console: Console, tech: str) -> dict[str, Any]:
     return rows[0] if rows else {"contradicted": 0, "fines": 0}
 
 
+def _trace_at(phone: Phone, job_id: str, where: tuple[float, float]) -> None:
+    """Six minutes of breadcrumbs standing at ``where``, ending now."""
+    import random
+    import uuid as uuid_
+
+    import msgspec
+
+    from fixtures.traces import dwell
+    from sync.trace_wire import TracePoint, encode_points
+
+    start = datetime.now(UTC) - timedelta(minutes=7)
+    points = [
+        TracePoint(start + timedelta(seconds=c.t), c.lat, c.lon, c.acc, c.speed)
+        for c in dwell(random.Random(3), where, 0.0, 360, interval=30)
+    ]
+    args = msgspec.to_builtins(encode_points(uuid_.uuid4(), 0, points, last=True))
+    res = phone.push([phone.mutation("job.location_trace", job_id, args)])
+    assert res["outcomes"][0]["status"] == "applied", res
+
+
 def test_auditor_contradicts_a_fabricated_not_home_claim(console: Console) -> None:
     from selenium.webdriver.common.by import By
 
@@ -262,6 +282,7 @@ def test_auditor_contradicts_a_fabricated_not_home_claim(console: Console) -> No
     phone = Phone(http, "tech1")  # the sync API, as the phone pushes
     genuine = genuine_not_home(http, w, phone, desk)
     fake = fabricated_not_home(http, w, phone, desk)
+    _trace_at(phone, fake["id"], (30.3060, 120.1300))  # the phone's trace: a stop 3 km away
     queue = console.api("GET", "/callbacks", who="auditor", params={"kind": "not_home"})
     task = next(t for t in queue["items"] if t["job_id"] == fake["id"])
     before = _tech_card(console, "tech1")
@@ -287,6 +308,10 @@ def test_auditor_contradicts_a_fabricated_not_home_claim(console: Console) -> No
         int(r.get_attribute("data-radius")) for r in plot.find_elements(By.CSS_SELECTOR, ".ring")
     }
     assert {100, 500, 1000, 3000} <= rings  # the check-in is about 3 km away
+    assert plot.find_elements(By.CSS_SELECTOR, "[data-kind=trace] polyline")
+    [stop] = plot.find_elements(By.CSS_SELECTOR, "[data-kind=stop]")
+    assert float(stop.get_attribute("data-minutes")) >= 5
+    console.text_in("#trace-summary", "km from the address")
     console.text_in("#ledger", "unable to complete")
     console.text_in("#checkins", "fail")
     console.text_in("#ev-verdicts", "rules failed")

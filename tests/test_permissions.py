@@ -135,6 +135,8 @@ RULES: dict[str, Rule] = {
     "PUT /kb-articles/{article_id}": Rule(ONLY_ADMIN),
     "GET /evidence-rules": Rule(ANY),
     "PUT /evidence-rules/{claim_type}": Rule(ONLY_ADMIN),
+    "GET /trace-sampling": Rule(ANY),
+    "PUT /trace-sampling": Rule(ONLY_ADMIN),
     "GET /audit/ledger": Rule(AUDIT),
     "GET /audit/events": Rule(frozenset({ADMIN, AUDITOR, MANAGER})),
     "GET /audit/events/export.csv": Rule(frozenset({ADMIN, AUDITOR, MANAGER})),

@@ -13,7 +13,7 @@ from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evidence import verdicts
-from evidence.rules import DEFAULT_RULES, current_rules
+from evidence.rules import DEFAULT_RULES, TRACE_SAMPLING, current_rules, trace_sampling
 from evidence.verdicts import RULE_CODES
 from server.auth.guards import ANY_ROLE, STAFF, allow
 from server.auth.scope import ensure_job_visible
@@ -24,7 +24,7 @@ from server.errors import Invalid
 from server.jobs import hooks
 from sync.vocabulary import CLOSED_STATUSES
 
-__all__ = ["EvidenceRulesController", "VerdictController"]
+__all__ = ["EvidenceRulesController", "TraceSamplingController", "VerdictController"]
 
 ClaimType = Literal["customer_not_home", "completed"]
 
@@ -96,6 +96,45 @@ class EvidenceRulesController(Controller):
         await db.flush()
         await hooks.packets_stale(db, Job.status.not_in(list(CLOSED_STATUSES)))
         return RuleSetOut(claim_type=claim_type, version=row.version, rules=list(row.rules))
+
+
+class TraceSamplingIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The location trace the brand wants phones to record (each job packet's
+    ``location_trace``; docs/protocol/location-trace.md)."""
+
+    enabled: bool = True
+    interval_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 10
+    min_distance_m: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 20
+    stationary_interval_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 60
+    chunk_every_s: Annotated[int, msgspec.Meta(ge=30, le=86_400)] = 300
+    max_points_per_chunk: Annotated[int, msgspec.Meta(ge=10, le=500)] = 500
+
+
+class TraceSamplingController(Controller):
+    path = "/trace-sampling"
+    tags = ["evidence"]
+
+    @get("/", guards=[allow(ANY_ROLE)])
+    async def get_sampling(self, db: AsyncSession) -> TraceSamplingIn:
+        """The trace sampling shipped in every job packet (the defaults until set)."""
+        return msgspec.convert(await trace_sampling(db), TraceSamplingIn)
+
+    @put("/", guards=[allow(Role.ADMIN)], status_code=HTTP_200_OK)
+    async def set_sampling(
+        self, db: AsyncSession, ctx: RequestContext, data: TraceSamplingIn
+    ) -> TraceSamplingIn:
+        """Set how phones record their location trace (``enabled: false``: not at all).
+        Every open job's packet is re-sent with it."""
+        row = await db.get(EvidenceRuleSet, TRACE_SAMPLING, with_for_update=True)
+        if row is None:
+            row = EvidenceRuleSet(claim_type=TRACE_SAMPLING, version=0)
+            db.add(row)
+        row.rules = [msgspec.to_builtins(data)]
+        row.version += 1
+        row.updated_at = ctx.now
+        await db.flush()
+        await hooks.packets_stale(db, Job.status.not_in(list(CLOSED_STATUSES)))
+        return data
 
 
 class VerdictController(Controller):

@@ -5,14 +5,16 @@ EXIF says, the signature and report (the service report), each rule's verdict.""
 
 from __future__ import annotations
 
+import math
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evidence.trace import EARTH_M_PER_DEG, merge_chunks, summarise
 from server.db.models import (
     Blob,
     CallAttempt,
@@ -22,6 +24,7 @@ from server.db.models import (
     Job,
     JobEvent,
     LedgerEntry,
+    LocationTraceChunk,
     Photo,
 )
 from server.reports.service_report import ServiceReport, build
@@ -119,6 +122,35 @@ class CarrierCallLine(msgspec.Struct):
     received_at: datetime
 
 
+class TraceStop(msgspec.Struct):
+    """A stop the server found in the trace (dwell clustering, ``evidence.trace``)."""
+
+    start: datetime
+    end: datetime
+    minutes: float
+    latitude: float
+    longitude: float
+    distance_m: float
+    """Its centre's distance from the customer's address."""
+    accuracy_m: float
+
+
+class TraceLine(msgspec.Struct):
+    """The phone's location trace of the job (``job.location_trace``), for the plot."""
+
+    points: int
+    mock_points: int
+    started_at: datetime
+    ended_at: datetime
+    path: list[tuple[float, float, float]]
+    """``[latitude, longitude, accuracy_m]`` in time order, at most ``PLOT_POINTS`` of them
+    (evenly thinned; every point is kept in the database)."""
+    stops: list[TraceStop]
+
+
+PLOT_POINTS = 600
+
+
 class Evidence(msgspec.Struct):
     job_id: uuid.UUID
     customer_location: Place
@@ -134,6 +166,49 @@ class Evidence(msgspec.Struct):
     """Report, signature state and each rule's verdict."""
     carrier_calls: list[CarrierCallLine] = msgspec.field(default_factory=list)
     """The carrier's call records of the job, to set beside the phone's ``calls``."""
+    trace: TraceLine | None = None
+    """The phone's location trace with its stops; ``null``: the phone sent none."""
+
+
+async def _trace(session: AsyncSession, job: Job, customer: Customer) -> TraceLine | None:
+    rows = (
+        await session.execute(
+            select(LocationTraceChunk.started_at, LocationTraceChunk.points).where(
+                LocationTraceChunk.job_id == job.id
+            )
+        )
+    ).all()
+    if not rows:
+        return None
+    tr = merge_chunks((r[0], r[1]) for r in rows)
+    if not len(tr):
+        return None
+    step = max(1, -(-len(tr) // PLOT_POINTS))
+    path = [(tr.lat[i], tr.lon[i], tr.acc[i]) for i in range(0, len(tr), step)]
+    stops: list[TraceStop] = []
+    if customer.latitude is not None and customer.longitude is not None:
+        origin = (customer.latitude, customer.longitude)
+        kx = EARTH_M_PER_DEG * math.cos(math.radians(origin[0]))
+        for st in summarise(tr, origin).stops:
+            stops.append(
+                TraceStop(
+                    start=datetime.fromtimestamp(st.start, UTC),
+                    end=datetime.fromtimestamp(st.end, UTC),
+                    minutes=round(st.seconds / 60, 1),
+                    latitude=origin[0] + st.y / EARTH_M_PER_DEG,
+                    longitude=origin[1] + st.x / kx,
+                    distance_m=round(st.distance_m, 1),
+                    accuracy_m=st.accuracy_m,
+                )
+            )
+    return TraceLine(
+        points=len(tr),
+        mock_points=tr.mock_points,
+        started_at=datetime.fromtimestamp(tr.t[0], UTC),
+        ended_at=datetime.fromtimestamp(tr.t[-1], UTC),
+        path=path,
+        stops=stops,
+    )
 
 
 def _time(raw: object) -> datetime | None:
@@ -278,4 +353,5 @@ async def load_evidence(session: AsyncSession, job_id: uuid.UUID) -> Evidence:
                 .order_by(CarrierCallRecord.started_at)
             )
         ],
+        trace=await _trace(session, job, customer),
     )

@@ -29,6 +29,7 @@ from server.db.models.evidence import (
     ClaimVerdict,
     CompletionReport,
     EvidenceRuleSet,
+    LocationTraceChunk,
     Photo,
     SignOff,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "JobNote",
     "KbArticle",
     "LedgerEntry",
+    "LocationTraceChunk",
     "LoginAttempt",
     "MaintenancePlan",
     "MaintenanceSchedule",

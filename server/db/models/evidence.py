@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base, Json, utcnow
@@ -165,3 +165,26 @@ class CarrierCallRecord(Base):
     answered: Mapped[bool] = mapped_column(default=False)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     """Also answers "is a carrier in use here" (any record in the last 30 days)."""
+
+
+class LocationTraceChunk(FactMixin, Base):
+    """One ``job.location_trace`` chunk: the breadcrumbs a phone recorded en route and on
+    site, decoded to absolute values and kept as columns (one row per chunk, not per
+    point: a claim's trace is read whole, and 2,000 points in one JSON value cost far
+    less to read than 2,000 rows). ``id`` is derived from ``(trace_id, seq)``, so a
+    resent chunk is recognised."""
+
+    __tablename__ = "location_trace_chunks"
+    __table_args__ = (UniqueConstraint("trace_id", "seq"),)
+
+    trace_id: Mapped[uuid.UUID]
+    seq: Mapped[int]
+    last: Mapped[bool] = mapped_column(default=False)
+    started_at: Mapped[datetime]
+    """The first point's time (the phone's clock)."""
+    ended_at: Mapped[datetime]
+    point_count: Mapped[int]
+    mock_points: Mapped[int] = mapped_column(default=0)
+    points: Mapped[dict[str, object]] = mapped_column(Json, default=dict)
+    """``{"t_ms": [ms after started_at], "lat": [deg], "lon": [deg], "acc": [m],
+    "speed": [m/s or null] | null, "mock": [indices]}``."""

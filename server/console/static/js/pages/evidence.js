@@ -29,7 +29,14 @@ export function plotSection(ev) {
       { kind: label(p.kind, "photo_kind") }) })),
   ];
   return section("plot", t("evidence.where"), h("p", {}, ev.customer_address),
-    locationPlot(ev.customer_location, points));
+    locationPlot(ev.customer_location, points, ev.trace || null),
+    ev.trace ? h("p", { class: "muted", id: "trace-summary" }, t("evidence.trace", {
+      points: ev.trace.points,
+      stops: ev.trace.stops.length ? ev.trace.stops.map((st) => t("evidence.trace_stop",
+        { minutes: st.minutes, distance: dist(st.distance_m) })).join("; ")
+        : t("evidence.trace_no_stop") }) +
+      (ev.trace.mock_points ? t("evidence.trace_mock", { n: ev.trace.mock_points }) : ""))
+      : null);
 }
 
 export function timelineSection(ev) {
