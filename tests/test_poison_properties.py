@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -48,7 +49,9 @@ from sync import metrics, push
 from sync.ledger import verify_chain
 from sync.mutations import HANDLERS
 
-EXAMPLES = 20
+EXAMPLES = int(os.environ.get("DOORSTEP_POISON_EXAMPLES", "20"))
+"""Generated examples per backend (besides the explicit one with every kind): e.g.
+``DOORSTEP_POISON_EXAMPLES=200`` for a deep run."""
 FRESH = "<fresh uuid>"
 """Placeholder in a recipe's args: a new UUID when the mutation is queued (never drawn
 by hypothesis: two examples must not share a note or call id)."""
@@ -413,7 +416,7 @@ def _outcome_of(recipe: Recipe, reused: bool, version: int) -> str | None:
     return recipe.expect
 
 
-async def _server_facts(url: str, device_id: uuid.UUID, ids: list[uuid.UUID], notes: list[str]):  # type: ignore[no-untyped-def]
+async def _server_facts(url: str, device_id: uuid.UUID, notes: list[str]):  # type: ignore[no-untyped-def]
     db = make_database(url)
     try:
         async with db.reader() as s:
@@ -511,7 +514,7 @@ def test_poison_is_rejected_alone_and_the_outbox_drains(
         assert phone.device_id is not None
         notes = [q.note_id for q in queued if q.note_id]
         events, rows, kept, last_mid, chain = asyncio.run(
-            _server_facts(rig.url, phone.device_id, [q.id for q in queued], notes)
+            _server_facts(rig.url, phone.device_id, notes)
         )
         # Valid ones applied exactly once; poison changed nothing.
         for q in queued:
