@@ -10,6 +10,7 @@ from __future__ import annotations
 from client_sdk.api import (
     ApiClient,
     AuthError,
+    InvalidMutation,
     NetworkError,
     NotEnrolled,
     OutboxGapError,
@@ -29,6 +30,7 @@ __all__ = [
     "AuthError",
     "Backoff",
     "Document",
+    "InvalidMutation",
     "NetworkError",
     "NotEnrolled",
     "OutboxGapError",

@@ -37,6 +37,7 @@ __all__ = [
     "ApiStats",
     "AuthError",
     "Credentials",
+    "InvalidMutation",
     "NetworkError",
     "NotEnrolled",
     "OutboxGapError",
@@ -58,6 +59,21 @@ T = TypeVar("T")
 
 class SdkError(Exception):
     """Base of every error the client SDK raises on purpose."""
+
+
+class InvalidMutation(SdkError, ValueError):
+    """The phone refused to queue a mutation the server would reject (``sync.validation``,
+    the very rules the server applies): nothing was queued. ``code`` is the code the
+    server would have answered (``invalid_text``, ``timestamp_without_offset``,
+    ``timestamp_out_of_range``, ``number_out_of_range``, ``unknown_argument``,
+    ``invalid_arguments``, ``too_deeply_nested``), ``field`` where (``args.text``)."""
+
+    def __init__(self, name: str, code: str, message: str, field: str = "") -> None:
+        super().__init__(f"{name}: {code}: {message}")
+        self.name = name
+        self.code = code
+        self.message = message
+        self.field = field
 
 
 class NetworkError(SdkError):

@@ -3,7 +3,10 @@ it works offline; ``sync()`` (or ``sync_forever``) delivers it later.
 
 Why actions are checked locally first: a phone should refuse at once what can never
 work (a job it does not hold, arguments out of range) rather than queue a mutation the
-server will reject hours later when the technician has left. What only the server can
+server will reject hours later when the technician has left. The values are checked by
+the server's own rules (``sync.validation``, shared, not copied): what this client
+queues is never rejected for a NUL, a time without an offset or out of range, an
+unknown or mistyped argument (``InvalidMutation`` says which). What only the server can
 judge (a transition made illegal by a desk change meanwhile) is left to the server, and
 its outcome shows up in ``outcomes()``.
 """
@@ -20,7 +23,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from client_sdk.api import ApiClient, NotEnrolled, TokenPair
+from client_sdk.api import ApiClient, InvalidMutation, NotEnrolled, TokenPair
 from client_sdk.store import JOB_PACKET, PendingMutation, RecordedOutcome, Store
 from client_sdk.sync_loop import Backoff, SyncEngine, SyncReport
 from client_sdk.trace import TraceBuffer, sampling_of
@@ -28,7 +31,7 @@ from sync.evidence_wire import EVIDENCE_ARGS
 from sync.packet_types import CalendarDoc, JobPacket, KbArticleDoc
 from sync.signing import sign
 from sync.trace_wire import TracePoint, encode_points
-from sync.validation import Violation
+from sync.validation import Violation, decode_args
 from sync.vocabulary import UnableReason
 from sync.wire import MUTATION_ARGS, EmptyArgs
 
@@ -41,12 +44,6 @@ CALENDAR = "calendar"
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError(f"{name} must be timezone-aware (the server cannot guess the zone)")
-    return value
 
 
 def _window_key(p: JobPacket) -> tuple[bool, datetime, str]:
@@ -179,7 +176,7 @@ class Phone:
         return self._queue("job.acknowledge", job_id, EmptyArgs())
 
     def en_route(self, job_id: uuid.UUID | str, eta: datetime | None = None) -> PendingMutation:
-        return self._queue("job.en_route", job_id, {"eta": _aware(eta, "eta")})
+        return self._queue("job.en_route", job_id, {"eta": eta})
 
     def check_in(
         self,
@@ -226,8 +223,8 @@ class Phone:
     ) -> PendingMutation:
         args = {
             "reason": reason,
-            "preferred_start": _aware(preferred_start, "preferred_start"),
-            "preferred_end": _aware(preferred_end, "preferred_end"),
+            "preferred_start": preferred_start,
+            "preferred_end": preferred_end,
         }
         return self._queue("job.request_reschedule", job_id, args)
 
@@ -260,7 +257,7 @@ class Phone:
         ``unreachable_number``."""
         args = {
             "call_id": call_id or uuid.uuid4(),
-            "started_at": _aware(started_at, "started_at"),
+            "started_at": started_at,
             "outcome": outcome,
             "duration_s": duration_s,
             "channel": channel,
@@ -287,7 +284,11 @@ class Phone:
         buffer = self._traces.get(jid)
         if buffer is None:
             buffer = self._traces[jid] = TraceBuffer(sampling_of(self._held(jid)))
-        point = TracePoint(_aware(at, "at") or at, latitude, longitude, accuracy_m, speed_mps, mock)
+        if at.tzinfo is None:  # the server cannot guess the zone: what it would answer
+            raise InvalidMutation(
+                "job.location_trace", "timestamp_without_offset", "at has no UTC offset", "at"
+            )
+        point = TracePoint(at, latitude, longitude, accuracy_m, speed_mps, mock)
         kept = buffer.offer(point)
         if kept and buffer.due():
             self.flush_trace(jid)
@@ -398,7 +399,7 @@ class Phone:
             "report_sha256": report_sha256,
             "strokes": strokes,
             "signature_sha256": signature_sha256,
-            "signed_at": _aware(signed_at, "signed_at"),
+            "signed_at": signed_at,
             "latitude": latitude,
             "longitude": longitude,
         }
@@ -421,23 +422,52 @@ class Phone:
         """Validate, sign and write one mutation. What is signed is the RFC 8785 (JCS)
         form of the mutation dict without ``signature`` (JSON values only, so the
         server's decode and canonicalisation gives the same bytes); what is stored and
-        sent is the mutation with its signature, byte for byte."""
+        sent is the mutation with its signature, byte for byte.
+
+        The arguments are checked by the server's own code (``sync.validation``: the
+        strict decode of the args type, no unknown field, no NUL, times with an offset
+        and in range, integers in range), so what this phone queues is never rejected
+        for its values: ``InvalidMutation`` names the code the server would answer."""
         jid = uuid.UUID(str(job_id))
         packet = self._held(jid)
+        types = {**MUTATION_ARGS, **EVIDENCE_ARGS}
+        try:
+            as_json = msgspec.json.encode(args)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidMutation(name, "invalid_arguments", str(exc), "args") from exc
+        try:
+            typed = decode_args(as_json, types[name], name)
+        except Violation as v:
+            raise InvalidMutation(name, v.code, v.message, v.field) from v
+        return self._write(name, jid, packet, msgspec.to_builtins(typed), {})
+
+    def queue_unchecked(
+        self,
+        name: str,
+        job_id: uuid.UUID | str,
+        args: dict[str, Any],
+        *,
+        envelope: dict[str, Any] | None = None,
+    ) -> PendingMutation:
+        """Sign and queue ``args`` exactly as given, without the checks of ``_queue``.
+
+        Never for an app: this is how tests reproduce a faulty phone (another app, an
+        older version, a bug) whose poison the server must reject without jamming the
+        queue. ``envelope`` overrides members of the mutation itself (``device_time``)."""
+        jid = uuid.UUID(str(job_id))
+        return self._write(name, jid, self._held(jid), args, envelope or {})
+
+    def _write(
+        self,
+        name: str,
+        jid: uuid.UUID,
+        packet: dict[str, Any],
+        plain: dict[str, Any],
+        envelope: dict[str, Any],
+    ) -> PendingMutation:
         key = self.store.private_key()
         if key is None:
             raise NotEnrolled("This phone is not enrolled; call enroll() first.")
-        try:
-            types = {**MUTATION_ARGS, **EVIDENCE_ARGS}
-            typed = msgspec.convert(args, types[name]) if isinstance(args, dict) else args
-            check = getattr(typed, "check", None)
-            if callable(check):  # the server's own rules for these args
-                check()
-        except msgspec.ValidationError as exc:
-            raise ValueError(f"{name}: {exc}") from exc
-        except Violation as v:
-            raise ValueError(f"{name}: {v.code}: {v.message}") from v
-        plain: dict[str, Any] = msgspec.to_builtins(typed)
         device_time: str = msgspec.to_builtins(self.clock())
         base_version = int(packet["job"]["version"])
         mutation_id = uuid.uuid4()
@@ -451,11 +481,19 @@ class Phone:
                 "args": plain,
                 "device_time": device_time,
                 "base_version": base_version,
+                **envelope,
             }
             mutation["signature"] = sign(key, mutation)
             raw = msgspec.json.encode(mutation, order="sorted")
             return PendingMutation(
-                mid, mutation_id, name, jid, plain, device_time, base_version, raw
+                mid,
+                mutation_id,
+                name,
+                jid,
+                plain,
+                str(mutation["device_time"]),
+                base_version,
+                raw,
             )
 
         return self.store.enqueue(build)
@@ -476,7 +514,7 @@ def _fix(
         "latitude": latitude,
         "longitude": longitude,
         "accuracy_m": accuracy_m,
-        "fix_time": _aware(fix_time, "fix_time"),
+        "fix_time": fix_time,
         "location_provider": location_provider,
         "mock_location": mock_location,
     }
