@@ -23,6 +23,7 @@ def route_handlers() -> list[Any]:
         SmsController,
         ViolationController,
     )
+    from server.customer_page.routes import CustomerLinkController, CustomerPageController
     from server.customers.routes import ApplianceController, CustomerController
     from server.jobs.repeat_routes import RepeatRepairController
     from server.jobs.routes import JobController
@@ -62,4 +63,6 @@ def route_handlers() -> list[Any]:
         SmsController,
         ReceiptController,
         CallRecordController,
+        CustomerPageController,
+        CustomerLinkController,
     ]

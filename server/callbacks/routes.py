@@ -37,6 +37,7 @@ from server.db.base import utcnow
 from server.db.models import CallbackOutcome, CustomerReply, Job, Provider, User, Violation
 from server.db.models.user import Role
 from server.errors import Invalid
+from server.jobs.loop import latest_answers
 
 __all__ = [
     "CallRecordController",
@@ -166,6 +167,10 @@ async def _detail(
         )
     ]
     out.violations = await _violations(db, [Violation.task_id == row.task.id])
+    if row.task.kind == "completion":
+        answer = (await latest_answers(db, [row.task.job_id], "satisfaction")).get(row.task.job_id)
+        if answer is not None:
+            out.customer_satisfaction, out.customer_satisfaction_at = answer.value, answer.at
     return out
 
 

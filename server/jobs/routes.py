@@ -16,6 +16,7 @@ from server.context import RequestContext
 from server.db.models import Job, JobEvent
 from server.db.models.user import Role
 from server.jobs.lifecycle import overdue_reasons
+from server.jobs.loop import LoopOut, job_loop
 from server.jobs.repeats import is_complaint
 from server.jobs.schemas import (
     AppointmentIn,
@@ -135,6 +136,10 @@ class JobController(Controller):
             datetime | None, Parameter(description="Windows starting before this instant")
         ] = None,
         pending: Annotated[bool | None, Parameter(description="true: no appointment yet")] = None,
+        reschedule_requested: Annotated[
+            bool | None,
+            Parameter(description="true: the customer or the technician asked for another time"),
+        ] = None,
         overdue: Annotated[
             bool | None, Parameter(description="true: only jobs late on a clock")
         ] = None,
@@ -156,6 +161,7 @@ class JobController(Controller):
             window_from=window_from,
             window_to=window_to,
             pending=pending,
+            reschedule_requested=reschedule_requested,
             overdue=overdue,
             limit=limit,
             offset=offset,
@@ -189,6 +195,16 @@ class JobController(Controller):
     ) -> list[JobEventOut]:
         """Every change to the job: what, who, from where (desk, phone, system), when."""
         return [event_out(e) for e in await JobService(db, ctx).history(job_id)]
+
+    @get(
+        "/{job_id:uuid}/loop", guards=[allow(R.ADMIN, R.DISPATCHER, R.AUDITOR, R.PROVIDER_MANAGER)]
+    )
+    async def loop(self, db: AsyncSession, ctx: RequestContext, job_id: uuid.UUID) -> LoopOut:
+        """The job's closed loop: order → visit → callback → closed, each step with when
+        it was reached; the auditor's callback result and the customer's own
+        satisfaction answer (from their page) side by side. A job is ``closed`` once its
+        completion callback is done (confirmed, or unreachable after every retry)."""
+        return await job_loop(db, await JobService(db, ctx).get(job_id))
 
     @get("/{job_id:uuid}/candidates", guards=[DISPATCH])
     async def candidates(

@@ -79,7 +79,10 @@ def local_time(at: datetime | None, tz: str) -> str:
 
 
 TEMPLATES = {
-    "appointment_booked": "Your {kind} visit ({number}) is booked for {new_window}.",
+    "appointment_booked": (
+        "Your {kind} visit ({number}) is booked for {new_window}. Details and changes: {link}"
+    ),
+    "appointment_booked_nolink": "Your {kind} visit ({number}) is booked for {new_window}.",
     "appointment_rescheduled": (
         "Your {kind} visit ({number}) has moved from {old_window} to {new_window}. "
         "Reply to this message if that time does not suit you."
@@ -103,7 +106,10 @@ async def enqueue(
     customer = await session.get(Customer, job.customer_id)
     if customer is None or not customer.phones:
         return None
-    body = TEMPLATES[template].format(number=job.number, kind=job.kind, **params)
+    text = TEMPLATES[template]
+    if template == "appointment_booked" and "link" not in params:
+        text = TEMPLATES["appointment_booked_nolink"]
+    body = text.format(number=job.number, kind=job.kind, **params)
     n = Notification(
         template=template,
         recipient=customer.phones[0].number,
