@@ -30,6 +30,7 @@ def route_handlers() -> list[Any]:
     from server.notifications.routes import NotificationController, ReceiptController
     from server.reports.routes import PublicServiceReportController, ServiceReportController
     from server.scorecards.routes import ScorecardController
+    from server.statements.routes import StatementController
     from server.sync_api.blob_routes import BlobController
     from server.sync_api.events import EventsController
     from server.sync_api.ledger_routes import LedgerController
@@ -65,4 +66,5 @@ def route_handlers() -> list[Any]:
         CallRecordController,
         CustomerPageController,
         CustomerLinkController,
+        StatementController,
     ]

@@ -151,6 +151,7 @@ RULES: dict[str, Rule] = {
     "GET /violations": Rule(STAFF),
     "GET /scorecards/technicians": Rule(STAFF),
     "GET /scorecards/providers": Rule(STAFF),
+    "GET /providers/{provider_id}/statements/{month}": Rule(STAFF, scoped=True),
     "GET /audit/repeat-repairs": Rule(STAFF),
     "POST /jobs/{job_id}/repeat-review": Rule(AUDIT),
     # signed by the SMS gateway's shared secret instead of a token
