@@ -40,7 +40,10 @@ async function render(main, { params, user, current }) {
     task.next_attempt_at ? dt("Call again", `from ${when(task.next_attempt_at)}`) : null,
     dt("Held by", task.holder_id ? `${mine ? "you" : task.holder_name} until ${
       when(task.held_until)}` : "nobody"),
-    task.customer_reply ? dt("Customer's SMS", label(task.customer_reply)) : null,
+    task.customer_reply ? dt("Customer's answer (SMS or page)", label(task.customer_reply))
+      : null,
+    task.customer_satisfaction ? dt("Satisfaction on the customer's page",
+      h("span", { id: "customer-satisfaction" }, label(task.customer_satisfaction))) : null,
   );
 
   replace(main,

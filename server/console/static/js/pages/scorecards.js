@@ -60,8 +60,8 @@ async function render(main, { query, current }) {
     h("p", { class: "summary" }, `${label(by)} with claims from ${from} to ${to} · ` +
       `${cards.items.length} shown of ${cards.ranked} ranked · `, exportButton(by, from,
       toExclusive, filters)),
-    table({ id: "scorecards", caption: "Ranked by very-satisfied rate, then count, then fewest " +
-      "contradicted claims", columns: columns(by, who),
+    table({ id: "scorecards", caption: "Ranked by score (very-satisfied rate minus 0.2 per " +
+      "proven false report), then count, then fewest contradicted claims", columns: columns(by, who),
     rows: cards.items.map((r) => ({ ...r, __data: { row: key(r) } })),
     empty: "No claims in this period." }),
     h("div", { class: "charts" },
@@ -93,6 +93,9 @@ function columns(by, who) {
     { label: "Completed", num: true, cell: (r) => `${r.completed} (${pct(r.completion_rate)})` },
     { label: "Very satisfied", num: true, cell: (r) =>
       `${r.very_satisfied}/${r.surveyed} (${pct(r.very_satisfied_rate)})` },
+    { label: "Score", num: true, cell: (r) => h("span", { "data-field": "score",
+      title: "Very-satisfied rate minus 0.2 per proven false report" },
+      r.score === null || r.score === undefined ? "—" : r.score.toFixed(2)) },
     { label: "First-time fix", num: true, cell: (r) => pct(r.first_time_fix_rate) },
     { label: "Repeats", num: true, cell: (r) => r.repeat_repairs },
     { label: "Urgent SLA", num: true, cell: (r) =>
