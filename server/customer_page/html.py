@@ -64,7 +64,7 @@ def render_page(
     done: str | None = None,
 ) -> str:
     def c(key: str, **params: object) -> str:
-        return e(t(locale, "customer", key, **params))
+        return e(t(locale, "customer", key, None, **params))
 
     job, base = v.job, f"/c/{token}"
     title = t(locale, "customer", "title", number=job.number)

@@ -11,7 +11,7 @@ __all__ = ["render_statement"]
 
 def render_statement(s: StatementOut, locale: str) -> str:
     def c(key: str, **params: object) -> str:
-        return e(t(locale, "statement", key, **params))
+        return e(t(locale, "statement", key, None, **params))
 
     def money(amount: int | None) -> str:
         if amount is None:
