@@ -52,7 +52,7 @@ def claim_of(job: Job) -> str | None:
         and job.unable_reason == UnableReason.CUSTOMER_NOT_HOME
     ):
         return "customer_not_home"
-    if job.status == JobStatus.COMPLETED:
+    if job.status in (JobStatus.COMPLETED, JobStatus.CLOSED):
         return "completed"
     return None
 

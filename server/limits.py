@@ -32,7 +32,7 @@ __all__ = ["Limiter", "LocalBuckets", "RedisBuckets", "rate_limit"]
 
 log = logging.getLogger("doorstep.limits")
 
-KINDS = ("pull", "push", "upload")
+KINDS = ("pull", "push", "upload", "customer_page")
 
 
 @dataclass
@@ -115,9 +115,10 @@ class Limiter:
         value: int = getattr(self.settings, f"rate_limit_{kind}")
         return value
 
-    async def check(self, kind: str, key: str) -> None:
-        """Raise ``429 rate_limited`` with a retry-after when ``key`` is over its rate."""
-        per_minute = self.per_minute(kind)
+    async def check(self, kind: str, key: str, scale: int = 1) -> None:
+        """Raise ``429 rate_limited`` with a retry-after when ``key`` is over its rate
+        (``scale`` times the configured one: an address shared by several people)."""
+        per_minute = self.per_minute(kind) * scale
         if per_minute <= 0:
             return
         wait = await self.buckets.take(f"{kind}:{key}", per_minute)
@@ -125,7 +126,7 @@ class Limiter:
             retry = max(1, math.ceil(wait))
             raise RateLimited(
                 "rate_limited",
-                f"Too many {kind} requests from this device; try again in {retry} seconds.",
+                f"Too many {kind} requests; try again in {retry} seconds.",
                 retry,
             )
 

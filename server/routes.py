@@ -28,6 +28,7 @@ def route_handlers() -> list[Any]:
         SmsController,
         ViolationController,
     )
+    from server.customer_page.routes import CustomerLinkController, CustomerPageController
     from server.customers.routes import ApplianceController, CustomerController
     from server.dispatch.plan_routes import PlanController
     from server.dispatch.routes import (
@@ -45,6 +46,7 @@ def route_handlers() -> list[Any]:
     from server.notifications.routes import NotificationController, ReceiptController
     from server.reports.routes import PublicServiceReportController, ServiceReportController
     from server.scorecards.routes import ScorecardController
+    from server.statements.routes import StatementController
     from server.sync_api.blob_routes import BlobController
     from server.sync_api.events import EventsController
     from server.sync_api.ledger_routes import LedgerController
@@ -89,4 +91,7 @@ def route_handlers() -> list[Any]:
         PlanController,
         MaintenanceController,
         AuditController,
+        CustomerPageController,
+        CustomerLinkController,
+        StatementController,
     ]

@@ -234,6 +234,17 @@ class Settings:
     """Further Ed25519 public keys (base64, comma-separated) whose checkpoints are
     trusted: the keys used before a rotation."""
 
+    public_url: str = ""
+    """This server's address as customers reach it (``https://service.example.com``):
+    the customer page's link in booking messages is ``<public_url>/c/<token>``. Empty: the
+    link is relative (``/c/<token>``)."""
+
+    customer_link_days: int = 30
+    """How long a customer page link works after it is made (booking or desk)."""
+
+    rate_limit_customer_page: int = 30
+    """Customer page requests per minute per link, and 4 times that per address, before 429 (0: off)."""
+
     sql_echo: bool = False
     """Log every SQL statement."""
 

@@ -56,6 +56,9 @@ _DELETE_ENTITY = delete(_ENTITIES).where(
 LINGERING = (JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.UNABLE_TO_COMPLETE)
 """Statuses whose packet leaves the phone after the retention period."""
 
+GONE = (JobStatus.CLOSED,)
+"""Statuses whose packet leaves the phone at once: nothing is left to do or to show."""
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
@@ -233,7 +236,9 @@ async def job_changed(
     changes: dict[uuid.UUID, list[Change]] = {}
     if previous_technician is not None and previous_technician != job.technician_id:
         changes[previous_technician] = [Change("remove", JOB_PACKET, job.id)]
-    if job.technician_id is not None:
+    if job.technician_id is not None and job.status in GONE:
+        changes.setdefault(job.technician_id, []).append(Change("remove", JOB_PACKET, job.id))
+    elif job.technician_id is not None:
         for tid, ops in (await _puts_for_jobs(session, [job], date.today())).items():
             changes.setdefault(tid, []).extend(ops)
     await write(session, changes)
@@ -287,7 +292,10 @@ async def rebuild(
     tids = list(technician_ids)
     if not tids:
         return
-    keep = or_(Job.status.not_in(LINGERING), _closed_at() > now - retention)
+    keep = and_(
+        Job.status.not_in(GONE),
+        or_(Job.status.not_in(LINGERING), _closed_at() > now - retention),
+    )
     jobs = list(await session.scalars(select(Job).where(Job.technician_id.in_(tids), keep)))
     changes = await _puts_for_jobs(session, jobs, now.date())
     wanted = {(j.technician_id, j.id) for j in jobs}

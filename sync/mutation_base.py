@@ -184,6 +184,8 @@ def lost_reason(ctx: MutationContext, job: JobFacts) -> tuple[str, str] | None:
         return "job_cancelled", "The job was cancelled."
     if job.status == S.COMPLETED:
         return "job_closed", "The job is already completed."
+    if job.status == S.CLOSED:
+        return "job_closed", "The job is closed: completed and confirmed by the callback."
     return None
 
 
@@ -204,7 +206,7 @@ def fact_flags(ctx: MutationContext, job: JobFacts) -> list[str]:
         return ["after_reassignment"]
     if job.status == S.CANCELLED:
         return ["after_cancellation"]
-    if job.status == S.COMPLETED:
+    if job.status in (S.COMPLETED, S.CLOSED):
         return ["after_completion"]
     return []
 

@@ -52,9 +52,14 @@ class JobStatus(StrEnum):
     """The technician says it could not be done (not home, needs parts…); awaits a
     callback and usually a new appointment."""
     CANCELLED = "cancelled"
+    CLOSED = "closed"
+    """The loop is closed: completed, and its completion callback is done (the customer
+    confirmed, or stayed unreachable through the retry schedule). Set by the server only;
+    a callback corrected to ``contradicted`` reopens the job. The packet leaves the
+    technician's phone at once."""
 
 
-CLOSED_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.CANCELLED})
+CLOSED_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.CLOSED})
 
 
 class UnableReason(StrEnum):

@@ -96,6 +96,11 @@ RULES: dict[str, Rule] = {
     "GET /jobs/{job_id}/service-report.pdf": Rule(STAFF, scoped=True),
     "GET /jobs/{job_id}/signature": Rule(STAFF, scoped=True),
     "POST /jobs/{job_id}/service-report/link": Rule(STAFF, scoped=True),
+    "GET /jobs/{job_id}/loop": Rule(STAFF, scoped=True),
+    "POST /jobs/{job_id}/customer-links": Rule(DISPATCH, scoped=True),
+    "GET /jobs/{job_id}/customer-links": Rule(STAFF, scoped=True),
+    "POST /jobs/{job_id}/customer-links/{link_id}/revoke": Rule(DISPATCH, scoped=True),
+    "GET /jobs/{job_id}/customer-answers": Rule(STAFF, scoped=True),
     "GET /notifications": Rule(STAFF),
     "GET /notifications/dead-letters": Rule(
         frozenset({ADMIN, AUDITOR, DISPATCHER}), brand_only=True
@@ -168,6 +173,7 @@ RULES: dict[str, Rule] = {
     "GET /maintenance/plans/{plan_id}": Rule(STAFF),
     "POST /maintenance/run": Rule(ONLY_ADMIN),
     "GET /maintenance/schedule": Rule(STAFF),
+    "GET /providers/{provider_id}/statements/{month}": Rule(STAFF, scoped=True),
     "GET /audit/repeat-repairs": Rule(STAFF),
     "POST /jobs/{job_id}/repeat-review": Rule(AUDIT),
     # dispatch: calendars, service areas, a city's mode, automatic choices, SLA alerts
@@ -227,6 +233,11 @@ RULES: dict[str, Rule] = {
     "GET /service-reports/{token}/report.pdf": PUBLIC,
     "GET /service-reports/{token}/signature": PUBLIC,
     "GET /service-reports/{token}/photos/{sha256}": PUBLIC,
+    # the customer's page, behind a signed link (its forms carry the page's form token)
+    "GET /c/{token}": PUBLIC,
+    "POST /c/{token}/reschedule": PUBLIC,
+    "POST /c/{token}/not-home": PUBLIC,
+    "POST /c/{token}/satisfaction": PUBLIC,
 }
 
 STREAMS = {"GET /sync/v1/events"}

@@ -298,6 +298,12 @@ def test_technician_figures_and_ranking(client, june):
     assert _figures(rows["Tech1Off"]) == (
         4, 1, 0, 0.0, 0, 0, None, 0, 0, None, 0, 0, 0, None, "CNY", 0, 0, 0
     )  # fmt: skip
+    assert [rows[n]["score"] for n in ("Tech1B", "Tech2", "Tech1", "Tech1Off")] == [
+        1.0,
+        0.6667,
+        0.4667,  # 0.6667 - 0.2 for the contradicted j4
+        None,
+    ]
     assert rows["Tech1"]["technician_id"] == str(june["tech1"])
     assert rows["Tech1"]["provider_id"] == str(june["p1"])
     assert rows["Tech1"]["provider_name"] == "Westlake Home Service"
@@ -306,13 +312,17 @@ def test_technician_figures_and_ranking(client, june):
 
 def test_provider_figures_count_a_shared_job_once(client, june):
     page = _get(client, "admin", "providers", **JUNE)
+    # Westlake has the better plain rate (0.8 against 0.67) but a 2,000 CNY fine for a
+    # proven false report: its score is 0.8 - 0.2 = 0.6, and it ranks second.
     assert [i["provider_name"] for i in page["items"]] == [
-        "Westlake Home Service",
         "Purple Mountain Repairs",
+        "Westlake Home Service",
     ]
-    p1, p2 = page["items"]
+    p2, p1 = page["items"]
+    assert (p1["very_satisfied_rate"], p1["score"]) == (0.8, 0.6)
+    assert (p2["very_satisfied_rate"], p2["score"]) == (0.6667, 0.6667)
     assert _figures(p1) == (
-        1,
+        2,
         8,  # tech1's six, k1, tech1off's one (j4 once though two technicians claimed on it)
         6,
         0.75,
@@ -331,7 +341,7 @@ def test_provider_figures_count_a_shared_job_once(client, june):
         200000,
         -194000,
     )
-    assert _figures(p2)[:7] == (2, 3, 3, 1.0, 3, 2, 0.6667)
+    assert _figures(p2)[:7] == (1, 3, 3, 1.0, 3, 2, 0.6667)
     assert (p2["bonus"], p2["fines"], p2["net"]) == (2000, 0, 2000)
 
 
@@ -422,7 +432,8 @@ def test_csv_has_the_json_columns(client, june):
     assert providers.status_code == 200
     lines = providers.content.decode().splitlines()
     assert lines[0].startswith("rank,provider_id,provider_name,jobs,completed,")
-    assert lines[1].split(",")[:4] == ["1", str(june["p1"]), "Westlake Home Service", "8"]
+    assert lines[1].split(",")[:4] == ["1", str(june["p2"]), "Purple Mountain Repairs", "3"]
+    assert lines[2].split(",")[:4] == ["2", str(june["p1"]), "Westlake Home Service", "8"]
     assert len(lines) == 3
 
 
@@ -437,11 +448,11 @@ def test_provider_staff_see_their_own_rows_with_brand_wide_ranks(client, june):
         assert mine["ranked"] == 4
         own = _get(client, who, "providers", **JUNE)
         assert [(i["provider_name"], i["rank"]) for i in own["items"]] == [
-            ("Westlake Home Service", 1)
+            ("Westlake Home Service", 2)
         ]
     other = _get(client, "manager2", "providers", **JUNE)
     assert [(i["provider_name"], i["rank"]) for i in other["items"]] == [
-        ("Purple Mountain Repairs", 2)
+        ("Purple Mountain Repairs", 1)
     ]
     assert [
         i["technician_name"] for i in _get(client, "manager2", "technicians", **JUNE)["items"]
@@ -544,8 +555,8 @@ def test_service_function_for_reuse(world, database_url):
         ("Tech1", 1, 200000, 1)
     ]
     assert [(r.provider_name, r.very_satisfied, r.bonus) for r in provs] == [
-        ("Westlake Home Service", 4, 6000),
         ("Purple Mountain Repairs", 2, 2000),
+        ("Westlake Home Service", 4, 6000),  # the better rate, but a fine
     ]
 
 

@@ -41,6 +41,7 @@ from server.db.models.user import Role
 from server.errors import Invalid
 from server.exports.csv_stream import columns_of, offset_pages
 from server.exports.http import CSV_DESCRIPTION, CSV_HEADERS, csv_response
+from server.jobs.loop import latest_answers
 
 __all__ = [
     "CallRecordController",
@@ -183,6 +184,10 @@ async def _detail(
         )
     ]
     out.violations = await _violations(db, [Violation.task_id == row.task.id])
+    if row.task.kind == "completion":
+        answer = (await latest_answers(db, [row.task.job_id], "satisfaction")).get(row.task.job_id)
+        if answer is not None:
+            out.customer_satisfaction, out.customer_satisfaction_at = answer.value, answer.at
     return out
 
 

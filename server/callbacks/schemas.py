@@ -125,6 +125,11 @@ class CallbackOut(msgspec.Struct):
     result: str | None
     closed_at: datetime | None
     customer_reply: str | None
+    customer_satisfaction: str | None = None
+    """What the customer answered on their own page after the completion
+    (``very_satisfied`` / ``satisfied`` / ``dissatisfied``), beside the auditor's
+    ``satisfaction`` in ``outcomes``: the two are kept apart. Detail view only."""
+    customer_satisfaction_at: datetime | None = None
     outcomes: list[OutcomeOut] = []
     replies: list[CustomerReplyOut] = []
     violations: list[ViolationOut] = []

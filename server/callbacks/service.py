@@ -11,7 +11,10 @@ Rules in one place:
   fine from the city's policy) and puts the job back to dispatch; correcting it away
   voids the violation (kept, with the entry that voided it);
 - ``unreachable`` brings the task back after the next delay of the retry schedule,
-  until the last attempt closes it.
+  until the last attempt closes it;
+- the loop closes (order → visit → callback → ``closed``): a completed job whose
+  completion callback is done — confirmed, or the customer unreachable after the whole
+  retry schedule — becomes ``closed``; a correction to ``contradicted`` reopens it.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ from sync.vocabulary import JobStatus
 __all__ = ["CallbackService", "QueueFilters", "TaskRow", "held_now"]
 
 FINAL = frozenset({"confirmed", "contradicted", "rescheduled"})
+CLOSING_RESULTS = frozenset({"confirmed", "unreachable"})
+"""A completion callback settled with one of these closes the job's loop."""
 VIOLATION_KIND = {
     "not_home": "false_not_home",
     "completion": "false_completion",
@@ -281,6 +286,8 @@ class CallbackService:
             previous is None or previous.outcome != "contradicted"
         ):
             await self._reopen(job, task, entry)
+        else:
+            await self._close_loop(job, task, entry)
         return entry
 
     def _check(self, task: CallbackTask, data: OutcomeIn) -> None:
@@ -346,7 +353,10 @@ class CallbackService:
         """Put a job whose claim was contradicted back to dispatch: the technician loses
         it (the phone is told), the appointment is cleared, the provider keeps it until a
         dispatcher decides otherwise. A job already moved on since the claim is left be."""
-        if job.status not in (JobStatus.UNABLE_TO_COMPLETE, JobStatus.COMPLETED):
+        reopenable = {JobStatus.UNABLE_TO_COMPLETE, JobStatus.COMPLETED}
+        if task.kind == "completion":
+            reopenable.add(JobStatus.CLOSED)  # the loop had closed on this very callback
+        if job.status not in reopenable:
             return
         before = {
             "status": job.status,
@@ -377,6 +387,25 @@ class CallbackService:
             default_capacity=self.ctx.settings.dispatch_default_jobs_per_window,
             actor_id=self.p.user_id,
             actor_role=self.p.role,
+        )
+
+    async def _close_loop(self, job: Job, task: CallbackTask, entry: CallbackOutcome) -> None:
+        """``completed`` → ``closed`` when the job's completion callback is done with the
+        customer confirmed or unreachable to the end of the retry schedule."""
+        if task.kind != "completion" or task.state != "done" or job.status != JobStatus.COMPLETED:
+            return
+        if task.result not in CLOSING_RESULTS:
+            return
+        job.status = JobStatus.CLOSED
+        await self._history(
+            job,
+            "closed",
+            {
+                "reason": f"callback_{task.result}",
+                "task_id": str(task.id),
+                "outcome_id": str(entry.id),
+                "before": {"status": JobStatus.COMPLETED},
+            },
         )
 
     # --- shared -------------------------------------------------------------------

@@ -21,7 +21,7 @@ from server.callbacks.schemas import SmsInboundIn, SmsInboundOut
 from server.db.models import CallbackTask, CustomerPhone, CustomerReply, Notification
 from server.notifications import signing
 
-__all__ = ["interpret", "receive", "verify_signature"]
+__all__ = ["interpret", "not_home_task", "receive", "record_reply", "verify_signature"]
 
 REPLY_WINDOW = timedelta(days=7)
 WAS_HOME = re.compile(
@@ -76,23 +76,58 @@ async def receive(session: AsyncSession, msg: SmsInboundIn, now: datetime) -> Sm
     )
     if request is None or request.job_id is None:
         return SmsInboundOut(matched=False)
-    task = await session.scalar(
+    meaning = interpret(msg.text)
+    task = await record_reply(
+        session,
+        request.job_id,
+        message_id=msg.message_id,
+        body=msg.text,
+        meaning=meaning,
+        notification_id=request.id,
+        received_at=msg.received_at or now,
+        now=now,
+    )
+    return SmsInboundOut(
+        matched=True, task_id=task.id if task else None, meaning=meaning, duplicate=False
+    )
+
+
+async def not_home_task(session: AsyncSession, job_id: uuid.UUID) -> CallbackTask | None:
+    """The job's latest "customer not home" callback."""
+    task: CallbackTask | None = await session.scalar(
         select(CallbackTask)
-        .where(CallbackTask.job_id == request.job_id, CallbackTask.kind == "not_home")
+        .where(CallbackTask.job_id == job_id, CallbackTask.kind == "not_home")
         .order_by(CallbackTask.created_at.desc())
         .limit(1)
     )
-    meaning = interpret(msg.text)
+    return task
+
+
+async def record_reply(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    *,
+    message_id: str,
+    body: str,
+    meaning: str,
+    notification_id: uuid.UUID | None,
+    received_at: datetime,
+    now: datetime,
+) -> CallbackTask | None:
+    """The customer's answer to a "nobody was home" claim, however it came (an SMS
+    reply, or the buttons of their page): stored on the job's not-home callback, which
+    is re-scored while it is open. Returns the callback, if there is one."""
+    task = await not_home_task(session, job_id)
     session.add(
         CustomerReply(
             id=uuid.uuid4(),
-            message_id=msg.message_id,
+            message_id=message_id,
             task_id=task.id if task else None,
-            job_id=request.job_id,
-            notification_id=request.id,
-            body=msg.text,
+            job_id=job_id,
+            notification_id=notification_id,
+            body=body,
             meaning=meaning,
-            received_at=msg.received_at or now,
+            received_at=received_at,
         )
     )
     if task is not None and task.state == "open":
@@ -100,6 +135,4 @@ async def receive(session: AsyncSession, msg: SmsInboundIn, now: datetime) -> Sm
         await session.flush()
         await tasks.refresh_risk(session, [task.job_id], now)
     await session.flush()
-    return SmsInboundOut(
-        matched=True, task_id=task.id if task else None, meaning=meaning, duplicate=False
-    )
+    return task

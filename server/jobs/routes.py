@@ -22,6 +22,7 @@ from server.exports.csv_stream import PAGE, columns_of, offset_pages
 from server.exports.http import CSV_DESCRIPTION, CSV_HEADERS, csv_response
 from server.i18n.http import request_locale
 from server.jobs.lifecycle import overdue_reasons
+from server.jobs.loop import LoopOut, job_loop
 from server.jobs.repeats import is_complaint
 from server.jobs.schemas import (
     AppointmentIn,
@@ -53,6 +54,10 @@ WindowToParam = Annotated[
 ]
 PendingParam = Annotated[bool | None, Parameter(description="true: no appointment yet")]
 OverdueParam = Annotated[bool | None, Parameter(description="true: only jobs late on a clock")]
+RescheduleParam = Annotated[
+    bool | None,
+    Parameter(description="true: the customer or the technician asked for another time"),
+]
 JOB_COLUMNS = columns_of(JobOut)
 
 
@@ -70,6 +75,8 @@ def _job_filters(
     overdue: bool | None,
     limit: int,
     offset: int,
+    *,
+    reschedule_requested: bool | None = None,
 ) -> JobFilters:
     return JobFilters(
         status=[s.value for s in status] if status else None,
@@ -82,6 +89,7 @@ def _job_filters(
         window_from=window_from,
         window_to=window_to,
         pending=pending,
+        reschedule_requested=reschedule_requested,
         overdue=overdue,
         limit=limit,
         offset=offset,
@@ -181,6 +189,7 @@ class JobController(Controller):
         window_from: WindowFromParam = None,
         window_to: WindowToParam = None,
         pending: PendingParam = None,
+        reschedule_requested: RescheduleParam = None,
         overdue: OverdueParam = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         offset: Annotated[int, Parameter(ge=0, le=2**31 - 1)] = 0,
@@ -192,6 +201,7 @@ class JobController(Controller):
         f = _job_filters(
             status, provider_id, technician_id, city_id, customer_id, kind, priority,
             window_from, window_to, pending, overdue, limit, offset,
+            reschedule_requested=reschedule_requested,
         )  # fmt: skip
         jobs, total = await JobService(db, ctx).search(f)
         return JobPage(
@@ -219,6 +229,7 @@ class JobController(Controller):
         window_from: WindowFromParam = None,
         window_to: WindowToParam = None,
         pending: PendingParam = None,
+        reschedule_requested: RescheduleParam = None,
         overdue: OverdueParam = None,
     ) -> Stream:
         """The jobs ``GET /jobs`` lists for the same filters, all of them, in its order,
@@ -228,6 +239,7 @@ class JobController(Controller):
         f = _job_filters(
             status, provider_id, technician_id, city_id, customer_id, kind, priority,
             window_from, window_to, pending, overdue, PAGE, 0,
+            reschedule_requested=reschedule_requested,
         )  # fmt: skip
         database: Database = request.app.state.db
 
@@ -263,6 +275,16 @@ class JobController(Controller):
     ) -> list[JobEventOut]:
         """Every change to the job: what, who, from where (desk, phone, system), when."""
         return [event_out(e) for e in await JobService(db, ctx).history(job_id)]
+
+    @get(
+        "/{job_id:uuid}/loop", guards=[allow(R.ADMIN, R.DISPATCHER, R.AUDITOR, R.PROVIDER_MANAGER)]
+    )
+    async def loop(self, db: AsyncSession, ctx: RequestContext, job_id: uuid.UUID) -> LoopOut:
+        """The job's closed loop: order → visit → callback → closed, each step with when
+        it was reached; the auditor's callback result and the customer's own
+        satisfaction answer (from their page) side by side. A job is ``closed`` once its
+        completion callback is done (confirmed, or unreachable after every retry)."""
+        return await job_loop(db, await JobService(db, ctx).get(job_id))
 
     @get("/{job_id:uuid}/candidates", guards=[DISPATCH])
     async def candidates(

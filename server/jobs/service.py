@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.scope import ensure_job_visible, job_filter
 from server.context import RequestContext
+from server.customer_page import links
 from server.db.counters import next_value
 from server.db.models import Appliance, Customer, Job, JobEvent, Provider, User
 from server.db.models.user import Role
@@ -47,6 +48,7 @@ class JobFilters:
     window_from: datetime | None = None
     window_to: datetime | None = None
     pending: bool | None = None
+    reschedule_requested: bool | None = None
     overdue: bool | None = None
     limit: int = 50
     offset: int = 0
@@ -95,6 +97,9 @@ class JobService:
             where.append(Job.window_end >= f.window_from)
         if f.window_to is not None:
             where.append(Job.window_start < f.window_to)
+        if f.reschedule_requested is not None:
+            asked = Job.reschedule_requested_at
+            where.append(asked.is_not(None) if f.reschedule_requested else asked.is_(None))
         if f.pending is not None:
             where.append(Job.window_start.is_(None) if f.pending else Job.window_start.is_not(None))
         if f.overdue:
@@ -397,7 +402,17 @@ class JobService:
         elif booked_before:
             await enqueue(self.s, job, "appointment_unscheduled", {"old_window": old_text})
         else:
-            await enqueue(self.s, job, "appointment_booked", {"new_window": new_text})
+            _, token = await links.issue(
+                self.s,
+                job,
+                key=self.ctx.settings.signing_key(),
+                now=self.ctx.now,
+                days=self.ctx.settings.customer_link_days,
+                reason="booking",
+                created_by=self.p.user_id,
+            )
+            link = links.page_url(self.ctx.settings.public_url, token)
+            await enqueue(self.s, job, "appointment_booked", {"new_window": new_text, "link": link})
 
     # --- cancelling and contact ---------------------------------------------------
 

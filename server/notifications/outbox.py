@@ -88,7 +88,9 @@ def local_time(at: datetime | None, tz: str) -> str:
 
 
 TEMPLATES = {  # English defaults; the catalogs' ``sms`` entries are what is sent
-    "appointment_booked": "Your {kind} visit ({number}) is booked for {new_window}.",
+    "appointment_booked": (
+        "Your {kind} visit ({number}) is booked for {new_window}. Details and changes: {link}"
+    ),
     "appointment_rescheduled": (
         "Your {kind} visit ({number}) has moved from {old_window} to {new_window}. "
         "Reply to this message if that time does not suit you."

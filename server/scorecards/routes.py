@@ -30,7 +30,7 @@ __all__ = ["ScorecardController"]
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 Format = Literal["json", "csv"]
 
-_EXAMPLE_FIGURES = "12,10,0.8333,8,6,0.75,1,8,0.8,1,2,2,1.0,CNY,6000,200000,-194000"
+_EXAMPLE_FIGURES = "12,10,0.8333,8,6,0.75,0.55,1,8,0.8,1,2,2,1.0,CNY,6000,200000,-194000"
 _CSV_EXAMPLES: dict[By, str] = {
     "technician": (
         ",".join(csv_columns("technician"))
@@ -124,8 +124,9 @@ class ScorecardController(Controller):
         fmt: FormatParam = "json",
     ) -> Response[TechnicianScorecards]:
         """Each technician with a claim (completion, unable, not home) in the period,
-        ranked by very-satisfied rate, then very-satisfied count, then fewest
-        contradicted claims, then name. Amounts are integers in minor units of
+        ranked by ``score`` — the very-satisfied rate minus 0.2 per proven false report
+        (a contradicted claim whose fine stands), shown beside the plain rate — then
+        very-satisfied count, then fewest contradicted claims, then name. Amounts are integers in minor units of
         `currency`; a row spanning several currencies says `mixed` with null amounts
         (filter by `city_id` to split them).
 

@@ -38,8 +38,8 @@ class Scorecard(msgspec.Struct, kw_only=True):
     ``unable`` or ``not_home`` callback task whose ``claimed_at`` is in it."""
 
     rank: int
-    """1 = best: very-satisfied rate (highest first, none surveyed last), then
-    very-satisfied count, then fewest contradicted claims, then name."""
+    """1 = best: ``score`` (highest first, none to score last), then very-satisfied
+    count, then fewest contradicted claims, then name."""
     jobs: int
     """Distinct jobs with a claim."""
     completed: int
@@ -50,6 +50,24 @@ class Scorecard(msgspec.Struct, kw_only=True):
     very_satisfied: int
     """Completion claims whose current outcome is ``very_satisfied`` (nothing else counts)."""
     very_satisfied_rate: _Rate
+    """The plain rate: ``very_satisfied / surveyed``."""
+    score: (
+        Annotated[
+            float,
+            msgspec.Meta(
+                le=1,
+                description=(
+                    "very_satisfied_rate - 0.2 x contradicted (rounded to 4 places; "
+                    "may be negative); null: nothing surveyed and nothing contradicted"
+                ),
+            ),
+        ]
+        | None
+    )
+    """What the ranking uses: the very-satisfied rate minus ``0.2`` for every proven
+    false report (a contradicted claim whose violation — and fine — stands). A provider
+    with a rate of 0.8 and one 2,000 CNY fine scores 0.6 and ranks below one at 0.67
+    without fines. With nothing surveyed the rate counts as 0."""
     contradicted: int
     """Claims the customer contradicted (violations not voided by a correction)."""
     first_time_fixes: int

@@ -54,6 +54,7 @@ from server.scorecards.schemas import (
 __all__ = [
     "CLAIM_KINDS",
     "DEFAULT_PERIOD",
+    "FALSE_REPORT_PENALTY",
     "MAX_PERIOD",
     "REPEAT_WINDOW",
     "By",
@@ -72,6 +73,8 @@ FAILED_VISIT_KINDS = ("unable", "not_home")
 DEFAULT_PERIOD = timedelta(days=30)
 MAX_PERIOD = timedelta(days=366)
 REPEAT_WINDOW = timedelta(days=30)
+FALSE_REPORT_PENALTY = Fraction(1, 5)
+"""Taken off the very-satisfied rate for each proven false report (``Scorecard.score``)."""
 DEFAULT_CURRENCY = "CNY"
 """Of a city without a fee policy (as for fines, see the callback design)."""
 
@@ -358,6 +361,15 @@ async def _gather(
     return out
 
 
+def _score(f: _Figures) -> Fraction | None:
+    """``very_satisfied_rate - FALSE_REPORT_PENALTY x contradicted``; None with nothing
+    to score."""
+    rate = _rate(f.very_satisfied, f.surveyed)
+    if rate is None and not f.contradicted:
+        return None
+    return (rate or Fraction(0)) - FALSE_REPORT_PENALTY * f.contradicted
+
+
 def _figures(f: _Figures, rank: int) -> dict[str, Any]:
     mixed = len(f.currencies) > 1
     if mixed:
@@ -374,6 +386,7 @@ def _figures(f: _Figures, rank: int) -> dict[str, Any]:
         "surveyed": f.surveyed,
         "very_satisfied": f.very_satisfied,
         "very_satisfied_rate": _rounded(_rate(f.very_satisfied, f.surveyed)),
+        "score": _rounded(_score(f)),
         "contradicted": f.contradicted,
         "first_time_fixes": f.first_time_fixes,
         "first_time_fix_rate": _rounded(_rate(f.first_time_fixes, f.completed)),
@@ -389,8 +402,8 @@ def _figures(f: _Figures, rank: int) -> dict[str, Any]:
 
 
 def _rank_key(f: _Figures, name: str, ident: str) -> tuple[Any, ...]:
-    rate = _rate(f.very_satisfied, f.surveyed)
-    return (rate is None, -(rate or 0), -f.very_satisfied, f.contradicted, name.casefold(), ident)
+    score = _score(f)
+    return (score is None, -(score or 0), -f.very_satisfied, f.contradicted, name.casefold(), ident)
 
 
 async def scorecards_for(

@@ -47,6 +47,9 @@ async function render(main, { params, user, current }) {
       : t("common.nobody")),
     task.customer_reply ? dt(t("callback.customer_sms"), label(task.customer_reply,
       "customer_reply")) : null,
+    task.customer_satisfaction ? dt(t("callback.customer_satisfaction"),
+      h("span", { id: "customer-satisfaction" }, label(task.customer_satisfaction,
+        "satisfaction"))) : null,
   );
 
   replace(main,

@@ -17,16 +17,18 @@ export const page = {
   render,
 };
 
-const CLOSED = ["completed", "cancelled"];
+const CLOSED = ["completed", "cancelled", "closed"];
+const STEPS = { order: "Order", visit: "Visit", callback: "Callback", closed: "Closed" };
 
 async function render(main, { params, user, current }) {
   const id = params.id;
   const dispatch = can(user, "dispatch");
-  const [job, history, candidates, providers] = await Promise.all([
+  const [job, history, candidates, providers, loop] = await Promise.all([
     api(`/jobs/${id}`),
     api(`/jobs/${id}/history`),
     dispatch ? api(`/jobs/${id}/candidates`) : Promise.resolve([]),
     api("/providers"),
+    api(`/jobs/${id}/loop`).catch(() => null),
   ]);
   if (!current()) return;
   const tz = zoneOf(job.city_id);
@@ -61,6 +63,7 @@ async function render(main, { params, user, current }) {
     if (job.priority === "urgent" && !job.contacted_at) actions.push(contactedForm(job));
   }
   if (can(user, "cancel") && open) actions.push(cancelForm(job));
+  if (dispatch && job.status !== "cancelled") actions.push(customerLinkForm(job));
 
   replace(main,
     h("p", { class: "crumbs" }, h("a", { href: "#/board" }, t("nav.board")), " › ", job.number),
@@ -71,6 +74,7 @@ async function render(main, { params, user, current }) {
         facts, h("h2", {}, t("col.customer")), customerBox),
       actions.length ? h("section", { "aria-labelledby": "act-h", class: "actions" },
         h("h2", { id: "act-h" }, t("job.actions")), actions) : null),
+    loop ? loopSection(loop) : null,
     h("section", { "aria-labelledby": "hist-h" }, h("h2", { id: "hist-h" }, t("job.history")),
       table({ id: "history", caption: t("job.history_caption"), columns: [
         { label: t("col.when"), cell: (e) => when(e.at, tz) },
@@ -90,6 +94,40 @@ async function render(main, { params, user, current }) {
       dt(t("customers.phones"), c.phones.map((p) => `${p.number} (${p.label})`).join(", ")),
       c.notes ? dt(t("customers.notes"), c.notes) : null));
   }, (err) => replace(customerBox, h("p", { class: "muted" }, err.message)));
+}
+
+/** The closed loop: order → visit → callback → closed, and the two satisfactions. */
+function loopSection(loop) {
+  const steps = h("ol", { class: "loop", id: "loop" }, loop.steps.map((s) =>
+    h("li", { class: s.state, "data-step": s.step, "data-state": s.state },
+      h("b", {}, STEPS[s.step] || s.step), " ", label(s.state),
+      s.detail ? ` · ${label(s.detail)}` : "", s.at ? h("small", { class: "block muted" },
+        when(s.at)) : null)));
+  return h("section", { "aria-labelledby": "loop-h" }, h("h2", { id: "loop-h" }, "Closed loop"),
+    steps,
+    h("dl", { class: "facts" },
+      dt("Callback result", loop.callback_result ? label(loop.callback_result) : "—"),
+      dt("Satisfaction (auditor)", loop.callback_satisfaction
+        ? label(loop.callback_satisfaction) : "—"),
+      dt("Satisfaction (customer's page)", h("span", { id: "customer-satisfaction" },
+        loop.customer_satisfaction ? label(loop.customer_satisfaction) : "—")),
+      loop.reopened ? dt("Reopened", String(loop.reopened)) : null));
+}
+
+/** A new link to the customer's page, to read out or send again. */
+function customerLinkForm(job) {
+  const out = h("p", { id: "customer-link-out", "aria-live": "polite" });
+  const form = h("form", { id: "customer-link-form" },
+    h("h3", {}, "Customer page"),
+    h("button", { type: "submit" }, "Make a customer page link"), out);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    submitting(form, async () => {
+      const link = await api(`/jobs/${job.id}/customer-links`, { method: "POST", body: {} });
+      replace(out, h("code", {}, link.url), ` (until ${when(link.expires_at)})`);
+    });
+  });
+  return form;
 }
 
 function dt(term, value) {

@@ -5,7 +5,7 @@ import { h, label, windowText, duration, zoneOf } from "../dom.js";
 import { t } from "../i18n.js";
 
 export const STATUSES = ["new", "assigned", "acknowledged", "en_route", "on_site", "in_progress",
-  "paused", "completed", "unable_to_complete", "cancelled"];
+  "paused", "completed", "unable_to_complete", "cancelled", "closed"];
 
 export function statusBadge(status) {
   return h("span", { class: `badge s-${status}` }, label(status, "job_status"));

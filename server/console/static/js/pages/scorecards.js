@@ -99,6 +99,9 @@ function columns(by, who) {
       `${r.completed} (${pct(r.completion_rate)})` },
     { label: t("scorecards.very_satisfied"), num: true, cell: (r) =>
       `${r.very_satisfied}/${r.surveyed} (${pct(r.very_satisfied_rate)})` },
+    { label: t("scorecards.score"), num: true, cell: (r) => h("span", { "data-field": "score",
+      title: t("scorecards.score_title") },
+      r.score === null || r.score === undefined ? "—" : r.score.toFixed(2)) },
     { label: t("scorecards.first_time_fix"), num: true, cell: (r) => pct(r.first_time_fix_rate) },
     { label: t("scorecards.repeats"), num: true, cell: (r) => r.repeat_repairs },
     { label: t("scorecards.urgent_sla"), num: true, cell: (r) =>
