@@ -24,6 +24,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Metrics
+         * @description Prometheus metrics (text exposition format) for operators: request durations per
+         *     route, event-loop lag, SQLite writer wait, the kernel's listen-queue overflows and
+         *     the sync engine's counters. Off (404) unless ``DOORSTEP_METRICS_TOKEN`` is set; then
+         *     send it as ``Authorization: Bearer <token>`` (401 ``not_authenticated`` otherwise).
+         */
+        get: operations["MetricsMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/board": {
         parameters: {
             query?: never;
@@ -133,6 +156,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/me/locale": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * SetLocale
+         * @description Choose the language the console (and this user's error messages, reports) is
+         *     shown in: ``zh-CN`` or ``en``; null goes back to the brand's default.
+         */
+        put: operations["AuthMeLocaleSetLocale"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jobs/{job_id}/assign": {
         parameters: {
             query?: never;
@@ -185,7 +229,14 @@ export interface paths {
         };
         /**
          * Candidates
-         * @description Technicians who could take the job; the appliance's installer first.
+         * @description Technicians who could take the job, ranked by the automatic dispatch's rules,
+         *     with the reasons in words (in the caller's locale: ``?lang=``, the user's, then
+         *     ``Accept-Language``).
+         *
+         *     The appliance's installer first when free; complaints only to seniors; then
+         *     distance (last fix, else home), free time in the window, load, and the
+         *     provider's very-satisfied rate and violations. Ineligible technicians
+         *     (``eligible: false``, ``blockers`` say why) come after every eligible one.
          */
         get: operations["JobsJobIdCandidatesCandidates"];
         put?: never;
@@ -273,6 +324,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/jobs/export.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ExportJobs
+         * @description The jobs ``GET /jobs`` lists for the same filters, all of them, in its order,
+         *     as CSV (streamed; ``text/csv``, an attachment): one column per field of a job
+         *     in the list (``overdue`` as a JSON list), times UTC in ISO 8601 with ``Z``.
+         *     Desk staff, in their scope (provider staff get their provider's jobs).
+         */
+        get: operations["JobsExportCsvExportJobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/jobs/{job_id}": {
         parameters: {
             query?: never;
@@ -305,6 +379,29 @@ export interface paths {
          * @description Every change to the job: what, who, from where (desk, phone, system), when.
          */
         get: operations["JobsJobIdHistoryHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{job_id}/loop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Loop
+         * @description The job's closed loop: order → visit → callback → closed, each step with when
+         *     it was reached; the auditor's callback result and the customer's own
+         *     satisfaction answer (from their page) side by side. A job is ``closed`` once its
+         *     completion callback is done (confirmed, or unreachable after every retry).
+         */
+        get: operations["JobsJobIdLoopLoop"];
         put?: never;
         post?: never;
         delete?: never;
@@ -972,7 +1069,12 @@ export interface paths {
          * @description Check the hash chain of one device or of all, and say where the first break
          *     is (``hash_mismatch``: a row was edited; ``seq_gap`` / ``prev_hash_mismatch``:
          *     a row was deleted or inserted; ``raw_sha256_mismatch``: the raw bytes were
-         *     edited; ``head_mismatch``: the last rows were deleted).
+         *     edited; ``signature_mismatch``: a signed mutation was rewritten;
+         *     ``head_mismatch``: the last rows were deleted). Then compare each chain with
+         *     every signed checkpoint in the blob store: ``checkpoint_mismatches`` lists a
+         *     head a checkpoint saw that is gone (``head_missing``) or has another hash
+         *     (``head_changed``: the chain was rewritten with its hashes recomputed), and
+         *     every checkpoint whose signature does not verify (``checkpoint_invalid``).
          */
         get: operations["AuditLedgerVerifyVerify"];
         put?: never;
@@ -1124,6 +1226,31 @@ export interface paths {
          *     packet is re-sent with the new rules.
          */
         put: operations["EvidenceRulesClaimTypeSetRules"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/trace-sampling": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GetSampling
+         * @description The trace sampling shipped in every job packet (the defaults until set).
+         */
+        get: operations["TraceSamplingGetSampling"];
+        /**
+         * SetSampling
+         * @description Set how phones record their location trace (``enabled: false``: not at all).
+         *     Every open job's packet is re-sent with it.
+         */
+        put: operations["TraceSamplingSetSampling"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1522,8 +1649,9 @@ export interface paths {
         /**
          * Technicians
          * @description Each technician with a claim (completion, unable, not home) in the period,
-         *     ranked by very-satisfied rate, then very-satisfied count, then fewest
-         *     contradicted claims, then name. Amounts are integers in minor units of
+         *     ranked by ``score`` — the very-satisfied rate minus 0.2 per proven false report
+         *     (a contradicted claim whose fine stands), shown beside the plain rate — then
+         *     very-satisfied count, then fewest contradicted claims, then name. Amounts are integers in minor units of
          *     `currency`; a row spanning several currencies says `mixed` with null amounts
          *     (filter by `city_id` to split them).
          *
@@ -1553,6 +1681,28 @@ export interface paths {
          *     report and signature, and each rule's verdict.
          */
         get: operations["CallbacksTaskIdEvidenceEvidence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/callbacks/export.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ExportCallbacks
+         * @description The tasks ``GET /callbacks`` lists for the same filters, all of them, in its
+         *     order, as CSV (streamed; an attachment): one column per field of a listed task
+         *     (``risk_factors`` as JSON), times UTC in ISO 8601 with ``Z``. Brand staff only.
+         */
+        get: operations["CallbacksExportCsvExportCallbacks"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1669,6 +1819,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/violations/export.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ExportViolations
+         * @description The violations ``GET /violations`` lists for the same filters, all of them,
+         *     newest first, as CSV (streamed; an attachment): one column per field of a listed
+         *     violation, fines in minor units of ``currency``, times UTC in ISO 8601 with
+         *     ``Z``. Provider staff get their own provider's.
+         */
+        get: operations["ViolationsExportCsvExportViolations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/violations": {
         parameters: {
             query?: never;
@@ -1758,10 +1931,773 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/i18n/labels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Labels
+         * @description The label of every code in one locale. Public: labels are no secret, and the
+         *     sign-in page needs them before anyone has signed in.
+         */
+        get: operations["I18NLabelsLabels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{user_id}/calendar/exceptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ListExceptions
+         * @description The technician's leave and extra hours and their provider's holidays, from
+         *     today on.
+         */
+        get: operations["UsersUserIdCalendarExceptionsListExceptions"];
+        put?: never;
+        /**
+         * AddException
+         * @description Record leave (``off``) or extra hours (``extra``) for one technician: whole
+         *     days, or ``start``-``end`` of each day. 422 ``invalid_days`` / ``invalid_hours``.
+         */
+        post: operations["UsersUserIdCalendarExceptionsAddException"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{user_id}/calendar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GetCalendar
+         * @description A technician's working week, capacity, home position and their leave and
+         *     holidays from today on.
+         *
+         *     The brand's dispatchers read anyone's; a provider's manager or dispatcher their
+         *     own technicians'; a technician their own (the phone also gets it as the
+         *     ``calendar`` document of the pull).
+         */
+        get: operations["UsersUserIdCalendarGetCalendar"];
+        /**
+         * PutCalendar
+         * @description Set a technician's weekly working hours (``HH:MM`` in the time zone of the city
+         *     the work is in), jobs per window and home position.
+         *
+         *     Bookings and assignments outside these hours, during leave, or beyond the jobs
+         *     per window are refused with 409 ``technician_busy`` unless a dispatcher
+         *     overrides. Spans that overlap or end before they start: 422 ``invalid_hours``.
+         *     The technician's phone gets the new calendar on its next pull.
+         */
+        put: operations["UsersUserIdCalendarPutCalendar"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/providers/{provider_id}/calendar/exceptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ListProviderExceptions
+         * @description The provider-wide exceptions (holidays) from today on.
+         */
+        get: operations["ProvidersProviderIdCalendarExceptionsListProviderExceptions"];
+        put?: never;
+        /**
+         * AddProviderException
+         * @description A holiday (or extra hours) for every technician of the provider.
+         */
+        post: operations["ProvidersProviderIdCalendarExceptionsAddProviderException"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/providers/{provider_id}/calendar/exceptions/{exception_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * DeleteException
+         * @description Remove an exception of the provider or of one of its technicians.
+         */
+        delete: operations["ProvidersProviderIdCalendarExceptionsExceptionIdDeleteException"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/providers/{provider_id}/service-areas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ListAreas
+         * @description Where in its cities the provider works (circles) and how many jobs a day it
+         *     takes there. A provider with no area in a city it covers works the whole city.
+         */
+        get: operations["ProvidersProviderIdServiceAreasListAreas"];
+        put?: never;
+        /**
+         * AddArea
+         * @description Add an area in a city the provider covers (422 ``provider_not_covering_city``).
+         *     Jobs whose address lies outside every area of the city are not sent to it.
+         */
+        post: operations["ProvidersProviderIdServiceAreasAddArea"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/providers/{provider_id}/service-areas/{area_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * DeleteArea
+         * @description Remove an area.
+         */
+        delete: operations["ProvidersProviderIdServiceAreasAreaIdDeleteArea"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cities/{city_id}/dispatch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GetCityDispatch
+         * @description The city's dispatch mode (``auto``, ``suggest`` — the default — or ``manual``)
+         *     and SLA warning times (10 minutes before the contact clock, 30 before on-site, by
+         *     default).
+         */
+        get: operations["CitiesCityIdDispatchGetCityDispatch"];
+        /**
+         * SetCityDispatch
+         * @description Set the city's dispatch mode and escalation (admins, like the fee policy).
+         */
+        put: operations["CitiesCityIdDispatchSetCityDispatch"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{job_id}/dispatch/{choice_id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept
+         * @description Confirm a suggestion: the job is assigned as suggested. 409 ``choice_not_open``
+         *     when it was already decided or superseded; 409 ``technician_busy`` when the
+         *     technician is no longer free then.
+         */
+        post: operations["JobsJobIdDispatchChoiceIdAcceptAccept"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{job_id}/dispatch/{choice_id}/decline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decline
+         * @description Decline a suggestion (assign by hand instead).
+         */
+        post: operations["JobsJobIdDispatchChoiceIdDeclineDecline"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{job_id}/dispatch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ListChoices
+         * @description The automatic choices made for the job, newest first, each with its reasons
+         *     and the ranking it came from (in the caller's locale).
+         */
+        get: operations["JobsJobIdDispatchListChoices"];
+        put?: never;
+        /**
+         * Run
+         * @description Choose again now: ``suggest`` stores a suggestion, ``auto`` assigns at once.
+         *     State ``none``: nobody eligible (the ranking says why).
+         */
+        post: operations["JobsJobIdDispatchRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dispatch/alerts/{alert_id}/acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge
+         * @description Mark the alert seen (idempotent).
+         */
+        post: operations["DispatchAlertsAlertIdAcknowledgeAcknowledge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dispatch/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ListAlerts
+         * @description SLA alerts, newest first: a clock about to run out (``*_due_soon``, for the
+         *     provider's dispatchers; the technician's phone was poked) or run out
+         *     (``*_breached``, for the call center). A provider's staff see their provider's.
+         */
+        get: operations["DispatchAlertsListAlerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dispatch/plans/{plan_id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept
+         * @description Accept a proposed plan: each planned job is assigned to its technician and,
+         *     if its appointment was pending, booked into the offered window (the customer is
+         *     told, as for any booking); each change is in the job's history with the plan as
+         *     its reason. A job changed since the plan was made is skipped (``outcome``).
+         *     409 ``plan_not_open`` if the plan was already accepted or discarded.
+         */
+        post: operations["DispatchPlansPlanIdAcceptAccept"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dispatch/plans/{plan_id}/discard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Discard
+         * @description Discard a proposed plan (409 ``plan_not_open`` if already decided).
+         */
+        post: operations["DispatchPlansPlanIdDiscardDiscard"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dispatch/plans/{plan_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GetPlan
+         * @description One plan.
+         */
+        get: operations["DispatchPlansPlanIdGetPlan"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dispatch/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ListPlans
+         * @description A city's plans (of a day), newest first.
+         */
+        get: operations["DispatchPlansListPlans"];
+        put?: never;
+        /**
+         * Propose
+         * @description Propose the day's plan for a city: the pending jobs of that local day (and the
+         *     unbooked ones) given to technicians and ordered, honouring appointment windows,
+         *     working hours, leave, skills (complaints to seniors) and urgent jobs' on-site
+         *     clocks, minimising travel (OR-Tools routing; straight-line distance times 1.3 where
+         *     no road network is configured). Nothing changes until the plan is accepted.
+         *     Provider staff plan their own technicians and jobs.
+         */
+        post: operations["DispatchPlansPropose"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/maintenance/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ListPlans
+         * @description Every maintenance plan with its recurring services.
+         */
+        get: operations["MaintenancePlansListPlans"];
+        put?: never;
+        /**
+         * CreatePlan
+         * @description Create a plan for an appliance model (category, and brand and model when
+         *     given) or for one appliance: the recurring services, each with its interval and
+         *     the parts it needs. The next periodic run schedules the matching appliances.
+         */
+        post: operations["MaintenancePlansCreatePlan"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/maintenance/plans/{plan_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GetPlan
+         * @description One plan.
+         */
+        get: operations["MaintenancePlansPlanIdGetPlan"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/maintenance/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * RunNow
+         * @description Run the periodic task now: schedule appliances newly under a plan, create the
+         *     maintenance jobs due within their lead time (routed to the installer, a window
+         *     offered, the customer told). The server does this by itself every maintenance
+         *     round; this is for an operator.
+         */
+        post: operations["MaintenanceRunRunNow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/maintenance/schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Schedule
+         * @description What maintenance is due, overdue and done, soonest due first. Provider staff
+         *     see the appliances their provider installed or has a job for.
+         */
+        get: operations["MaintenanceScheduleSchedule"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audit/events/export.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ExportEvents
+         * @description The audit trail as CSV (streamed, newest first): every event the same
+         *     filters select in the list, in the caller's scope, with the list item's fields
+         *     as columns (``before``/``after`` as JSON; times UTC, ISO 8601 with ``Z``).
+         */
+        get: operations["AuditEventsExportCsvExportEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audit/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ListEvents
+         * @description Desk actions — every create, change and delete of customers (and their
+         *     phones), appliances, jobs, fee policies, evidence rules, checklists, knowledge
+         *     articles, users, devices, cities and providers made through the API by a desk
+         *     user — newest first: who (id, name, role, provider), when, from where (address,
+         *     user agent, the call), and the values before and after. Secrets are never shown
+         *     (``"[redacted]"``). Admins and auditors read everything; a provider's manager
+         *     what their own provider's people did. Page with ``cursor``; a bad cursor is
+         *     ``422 invalid_cursor``, ``to`` not after ``from`` ``422 invalid_period``.
+         */
+        get: operations["AuditEventsListEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/c/{token}/not-home": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * NotHome
+         * @description "I was home / nobody came" (``answer=was_home``) or "I was out"
+         *     (``was_away``) after a "nobody was home" report: recorded on the callback exactly
+         *     as an SMS reply is, and it moves the callback's risk. 409 ``no_not_home_claim``
+         *     when the job does not stand on such a report.
+         */
+        post: operations["CTokenNotHomeNotHome"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/c/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Page
+         * @description The customer's page, opened from the link in the booking message (no
+         *     account): the appointment and its window in the city's time, the technician's
+         *     first name and skill level, a reschedule request; after a "nobody was home"
+         *     report the customer's answer; after a completion the service report and a
+         *     satisfaction question. In the browser's language (zh-CN by default; ``lang``
+         *     overrides). Rate-limited per link and address. A tampered or unknown link is
+         *     ``404 customer_link_invalid``; an expired one ``410 customer_link_expired``; a
+         *     withdrawn one ``410 customer_link_revoked`` (an HTML page to a browser, else
+         *     the usual JSON error).
+         */
+        get: operations["CTokenPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/c/{token}/reschedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reschedule
+         * @description The page's reschedule form (``csrf``, optional ``note`` ≤ 500): the job gets
+         *     ``reschedule_requested_at`` and a ``reschedule_requested`` history entry by the
+         *     customer, on the dispatchers' lists. 409 ``reschedule_not_possible`` on a
+         *     completed, closed or cancelled job; 403 ``form_expired`` without the page's
+         *     form token.
+         */
+        post: operations["CTokenRescheduleReschedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/c/{token}/satisfaction": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Satisfaction
+         * @description The customer's own satisfaction answer after a completion (``answer``:
+         *     ``very_satisfied``, ``satisfied``, ``dissatisfied``), kept apart from the
+         *     auditor's callback outcome and shown beside it (``GET /jobs/{id}/loop``, the
+         *     callback). 409 ``visit_not_completed`` before the completion.
+         */
+        post: operations["CTokenSatisfactionSatisfaction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{job_id}/customer-answers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Answers
+         * @description What the customer said on their page, oldest first.
+         */
+        get: operations["JobsJobIdCustomerAnswersAnswers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{job_id}/customer-links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ListLinks
+         * @description The job's customer page links (without their URLs), newest first.
+         */
+        get: operations["JobsJobIdCustomerLinksListLinks"];
+        put?: never;
+        /**
+         * MakeLink
+         * @description A new link to the job's customer page (to read out or send again); the URL is
+         *     in this answer only. Booking an appointment makes one by itself and puts it in
+         *     the booking message.
+         */
+        post: operations["JobsJobIdCustomerLinksMakeLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{job_id}/customer-links/{link_id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * RevokeLink
+         * @description Withdraw a link: it answers ``410 customer_link_revoked`` from now on.
+         *     Revoking twice keeps the first time.
+         */
+        post: operations["JobsJobIdCustomerLinksLinkIdRevokeRevokeLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/providers/{provider_id}/statements/{month}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ProviderStatement
+         * @description What a provider is paid on for one calendar month (``yyyy-mm``, in the
+         *     provider's cities' time zone): very-satisfied bonuses and fines for proven false
+         *     reports (voided ones left out), per technician, with the job behind every line,
+         *     and the bonus, fines and net of each technician and of the provider. Lines are
+         *     the claims made in the month, counted as scorecards count them. Amounts are
+         *     minor units (fen). Provider staff read their own provider's statements only
+         *     (another's: 404 ``provider_not_found``); 422 ``invalid_month``.
+         */
+        get: operations["ProvidersProviderIdStatementsMonthProviderStatement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AlertOut */
+        AlertOut: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            job_id: string;
+            job_number: string;
+            /** @description ``contact_due_soon``, ``onsite_due_soon``, ``contact_breached``, ``onsite_breached``. */
+            kind: string;
+            /**
+             * @description ``provider`` (its dispatchers; the technician's phone was poked) or
+             *     ``call_center``.
+             */
+            audience: string;
+            provider_id: string | null;
+            technician_id: string | null;
+            /** Format: date-time */
+            due_at: string;
+            /** Format: date-time */
+            raised_at: string;
+            message: string;
+            data: {
+                [key: string]: unknown;
+            };
+            acknowledged_at: string | null;
+            acknowledged_by: string | null;
+        };
+        /** AlertPage */
+        AlertPage: {
+            items: components["schemas"]["AlertOut"][];
+            total: number;
+        };
         /**
          * ApplianceCategory
          * @description What kind of appliance.
@@ -1892,6 +2828,58 @@ export interface components {
              */
             override_conflict: boolean;
         };
+        /** AuditEventOut */
+        AuditEventOut: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When (the server's clock for the request), UTC.
+             */
+            at: string;
+            /** @enum {string} */
+            action: "create" | "update" | "delete";
+            /**
+             * @description The kind of object.
+             * @enum {string}
+             */
+            entity: "customer" | "customer_phone" | "appliance" | "job" | "fee_policy" | "evidence_rules" | "checklist" | "kb_article" | "user" | "device" | "city" | "provider";
+            /** @description Its id (an evidence rule set's is its claim type). */
+            entity_id: string;
+            actor_id: string | null;
+            /** @description The actor's full name when they acted. */
+            actor_name: string | null;
+            actor_role: string;
+            actor_provider_id: string | null;
+            /** @description The client address the request came from. */
+            remote_addr: string | null;
+            user_agent: string | null;
+            method: string;
+            /** @description The API call that made the change. */
+            path: string;
+            /**
+             * @description ``update``: the changed fields' old values; ``delete``: every field; ``create``:
+             *     null. Secrets (password and token hashes, keys) read ``"[redacted]"``.
+             */
+            before: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description ``create``: every field; ``update``: the changed fields' new values; ``delete``:
+             *     null.
+             */
+            after: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** AuditEventPage */
+        AuditEventPage: {
+            /** @description Newest first. */
+            items: components["schemas"]["AuditEventOut"][];
+            limit: number;
+            /** @description Pass as ``cursor`` for the next (older) page; null on the last page. */
+            next_cursor: string | null;
+        };
         /** Board */
         Board: {
             /** Format: date-time */
@@ -1927,6 +2915,43 @@ export interface components {
             addresses: {
                 [key: string]: string;
             };
+        };
+        /** CalendarIn */
+        CalendarIn: {
+            /**
+             * @description Per weekday, the working spans ``[start, end]`` as ``HH:MM``; a day left out is a
+             *     day off. Empty: no hours given (any time counts as working time).
+             */
+            weekly: {
+                [key: string]: string[][];
+            };
+            /**
+             * @description How many jobs may overlap in time (two with a helper).
+             * @default 1
+             */
+            jobs_per_window: number;
+            home_latitude?: number | null;
+            /** @description Where the day starts: distance is measured from here until the first fix. */
+            home_longitude?: number | null;
+        };
+        /** CalendarOut */
+        CalendarOut: {
+            /** Format: uuid */
+            technician_id: string;
+            weekly: {
+                [key: string]: string[][];
+            };
+            jobs_per_window: number;
+            home_latitude: number | null;
+            home_longitude: number | null;
+            /** @description False: no weekly pattern (any time is working time). */
+            has_hours: boolean;
+            /**
+             * @description Leave, holidays and extra hours from today on (the technician's and their
+             *     provider's).
+             */
+            exceptions: components["schemas"]["ExceptionOut"][];
+            updated_at: string | null;
         };
         /** CallLine */
         CallLine: {
@@ -2026,6 +3051,13 @@ export interface components {
             result: string | null;
             closed_at: string | null;
             customer_reply: string | null;
+            /**
+             * @description What the customer answered on their own page after the completion
+             *     (``very_satisfied`` / ``satisfied`` / ``dissatisfied``), beside the auditor's
+             *     ``satisfaction`` in ``outcomes``: the two are kept apart. Detail view only.
+             */
+            customer_satisfaction?: string | null;
+            customer_satisfaction_at?: string | null;
             outcomes?: components["schemas"]["OutcomeOut"][];
             replies?: components["schemas"]["CustomerReplyOut"][];
             violations?: components["schemas"]["ViolationOut"][];
@@ -2067,6 +3099,28 @@ export interface components {
             /** @description Installed this appliance: after-sales work goes to them first. */
             is_installer: boolean;
             open_jobs: number;
+            /**
+             * @description False: may not take the job (``blockers`` say why); listed after every eligible one.
+             * @default true
+             */
+            eligible: boolean;
+            /**
+             * @description Higher is better; only the order matters.
+             * @default 0
+             */
+            score: number;
+            /** @description From the technician's last fix of the day, else their home position. */
+            distance_km?: number | null;
+            /** @description Free spans ``[start, end]`` in the window (or, pending, in the next hours). */
+            free?: string[][];
+            /**
+             * @description The reasons (or the blockers) in words, in the caller's locale.
+             * @default
+             * @example the installer, 2.1 km away
+             */
+            summary: string;
+            reasons?: components["schemas"]["ReasonOut"][];
+            blockers?: components["schemas"]["ReasonOut"][];
         };
         /** CarrierCallLine */
         CarrierCallLine: {
@@ -2112,6 +3166,17 @@ export interface components {
              * @default 0
              */
             head_seq: number;
+            /**
+             * @description How many trusted checkpoints saw this device's chain (each pins it up to the head
+             *     it saw).
+             * @default 0
+             */
+            checkpoints: number;
+            /**
+             * @description Checkpoints that disagree with the chain: ``ok`` speaks of the chain alone, so a
+             *     chain rewritten with every hash recomputed is ``ok`` with a ``head_changed`` here.
+             */
+            checkpoint_mismatches?: components["schemas"]["CheckpointMismatch"][];
         };
         /** ChargeLine */
         ChargeLine: {
@@ -2175,6 +3240,86 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /** CheckpointMismatch */
+        CheckpointMismatch: {
+            /** @description The checkpoint's name in the blob store (``checkpoints/<time>-<hash>.json``). */
+            checkpoint: string;
+            written_at: string | null;
+            /**
+             * @description ``head_changed``: the row at the head the checkpoint saw has another hash now (the
+             *     chain was rewritten, even if it verifies on its own). ``head_missing``: that row is
+             *     gone (last rows deleted, head moved back). ``checkpoint_invalid``: the checkpoint's
+             *     signature does not verify (it was altered, or its key is not trusted), so nothing is
+             *     checked against it.
+             * @enum {string}
+             */
+            reason: "head_missing" | "head_changed" | "checkpoint_invalid";
+            message: string;
+            /** @description The head's ``seq`` as the checkpoint saw it. */
+            seq?: number | null;
+            /** @description The head's hash as the checkpoint saw it. */
+            expected_hash?: string | null;
+            /** @description The hash at that ``seq`` now (None when the row is gone). */
+            found_hash?: string | null;
+        };
+        /** ChoiceOut */
+        ChoiceOut: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            job_id: string;
+            /** Format: date-time */
+            at: string;
+            /** @description ``created``, ``reopened``, ``requested``, ``redispatch``. */
+            trigger: string;
+            mode: string;
+            /** @description ``applied``, ``suggested``, ``confirmed``, ``declined``, ``superseded``, ``none``. */
+            state: string;
+            provider_id: string | null;
+            technician_id: string | null;
+            /**
+             * @description The reasons in words, in the caller's locale ("the installer, 2.1 km away, free
+             *     14:00-16:00").
+             */
+            summary: string;
+            reasons: components["schemas"]["ReasonOut"][];
+            ranking: components["schemas"]["RankedOut"][];
+            decided_by: string | null;
+            decided_at: string | null;
+        };
+        /** CityDispatchIn */
+        CityDispatchIn: {
+            /**
+             * @description ``auto``: assign at once; ``suggest``: a dispatcher confirms; ``manual``: nothing
+             *     is chosen automatically.
+             * @enum {string}
+             */
+            mode: "auto" | "suggest" | "manual";
+            /**
+             * @description Alert this long before an urgent job's contact clock runs out.
+             * @default 10
+             */
+            contact_warn_minutes: number;
+            /** @default 30 */
+            onsite_warn_minutes: number;
+            /**
+             * @description When an urgent job's on-site clock runs out, give it to another technician who can
+             *     still make it.
+             * @default false
+             */
+            redispatch_urgent: boolean;
+        };
+        /** CityDispatchOut */
+        CityDispatchOut: {
+            /** Format: uuid */
+            city_id: string;
+            mode: string;
+            contact_warn_minutes: number;
+            onsite_warn_minutes: number;
+            redispatch_urgent: boolean;
+            /** @description False: the defaults (no settings saved for the city). */
+            stored: boolean;
+        };
         /** CityIn */
         CityIn: {
             /**
@@ -2223,6 +3368,20 @@ export interface components {
              * @example Customer asked for the evening
              */
             note: string;
+        };
+        /** CustomerAnswerOut */
+        CustomerAnswerOut: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            job_id: string;
+            link_id: string | null;
+            /** @description ``reschedule``, ``not_home`` or ``satisfaction``. */
+            kind: string;
+            value: string;
+            note: string;
+            /** Format: date-time */
+            at: string;
         };
         /** CustomerCity */
         CustomerCity: {
@@ -2287,6 +3446,22 @@ export interface components {
             timezone: string;
             latitude: number | null;
             longitude: number | null;
+        };
+        /** CustomerLinkOut */
+        CustomerLinkOut: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            job_id: string;
+            /** @description ``booking`` (sent in the booking message) or ``desk``. */
+            reason: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            revoked_at: string | null;
+            /** @description Only in the answer that made the link: ``<public_url>/c/<token>``. */
+            url?: string | null;
         };
         /** CustomerLookupResult */
         CustomerLookupResult: {
@@ -2362,6 +3537,14 @@ export interface components {
             limit: number;
             offset: number;
         };
+        /** DeclineIn */
+        DeclineIn: {
+            /**
+             * @default
+             * @example Annual leave
+             */
+            reason: string;
+        };
         /** DeviceOut */
         DeviceOut: {
             /** Format: uuid */
@@ -2377,6 +3560,14 @@ export interface components {
             enrolled_at: string;
             last_seen_at: string | null;
             revoked_at: string | null;
+        };
+        /** DispatchRunIn */
+        DispatchRunIn: {
+            /**
+             * @description Empty: the city's mode (``manual`` cities get a suggestion).
+             * @enum {null|string}
+             */
+            mode?: "auto" | "suggest" | null;
         };
         /** EnrollRequest */
         EnrollRequest: {
@@ -2439,6 +3630,51 @@ export interface components {
             service_report: components["schemas"]["ServiceReport"];
             /** @description The carrier's call records of the job, to set beside the phone's ``calls``. */
             carrier_calls?: components["schemas"]["CarrierCallLine"][];
+            /** @description The phone's location trace with its stops; ``null``: the phone sent none. */
+            trace?: components["schemas"]["TraceLine"] | null;
+        };
+        /** ExceptionIn */
+        ExceptionIn: {
+            /** Format: date */
+            first_day: string;
+            /** Format: date */
+            last_day: string;
+            /**
+             * @description ``off``: leave or a holiday; ``extra``: working hours added.
+             * @default off
+             * @enum {string}
+             */
+            kind: "off" | "extra";
+            /**
+             * @description Local ``HH:MM``; with ``end``: only that part of each day. Both empty: whole days.
+             * @example 08:30
+             */
+            start?: string | null;
+            /** @example 08:30 */
+            end?: string | null;
+            /**
+             * @default
+             * @example Annual leave
+             */
+            reason: string;
+        };
+        /** ExceptionOut */
+        ExceptionOut: {
+            /** Format: uuid */
+            id: string;
+            technician_id: string | null;
+            /** @description Set without ``technician_id``: the whole provider's (a holiday). */
+            provider_id: string | null;
+            kind: string;
+            /** Format: date */
+            first_day: string;
+            /** Format: date */
+            last_day: string;
+            start: string | null;
+            end: string | null;
+            reason: string;
+            /** Format: date-time */
+            created_at: string;
         };
         /** FeeItem */
         FeeItem: {
@@ -2535,6 +3771,12 @@ export interface components {
             technician_id?: string | null;
             /** @description The earlier job on the same appliance; found automatically when omitted. */
             previous_job_id?: string | null;
+            /**
+             * @description The shop's sale or the brand's order reference: unique per ``source`` (a second
+             *     job with the same one is refused, 409 ``external_ref_taken``).
+             * @example JD-2026112300417
+             */
+            external_ref?: string | null;
         };
         /** JobEventOut */
         JobEventOut: {
@@ -2580,6 +3822,8 @@ export interface components {
             repeat_seq: number;
             /** @default false */
             is_complaint: boolean;
+            /** @description Parts and consumables to bring (a maintenance job's filters, say). */
+            parts?: components["schemas"]["PartInfo"][];
         };
         /**
          * JobKind
@@ -2634,6 +3878,15 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+            /** @description The shop's sale or the brand's order reference. */
+            external_ref?: string | null;
+            /**
+             * @description Parts and consumables to bring: ``[{"code", "name", "quantity"}]`` (a maintenance
+             *     job's filters, say).
+             */
+            parts?: {
+                [key: string]: unknown;
+            }[];
         };
         /** JobPacket */
         JobPacket: {
@@ -2653,6 +3906,8 @@ export interface components {
             };
             /** @description Articles for the appliance's category; each is its own ``kb_article`` document. */
             kb_articles: components["schemas"]["KbLink"][];
+            /** @description The location trace the brand wants recorded (``enabled: false``: none). */
+            location_trace?: components["schemas"]["TraceSampling"];
         };
         /** JobPage */
         JobPage: {
@@ -2683,7 +3938,7 @@ export interface components {
          * JobStatus
          * @enum {string}
          */
-        JobStatus: "new" | "assigned" | "acknowledged" | "en_route" | "on_site" | "in_progress" | "paused" | "completed" | "unable_to_complete" | "cancelled";
+        JobStatus: "new" | "assigned" | "acknowledged" | "en_route" | "on_site" | "in_progress" | "paused" | "completed" | "unable_to_complete" | "cancelled" | "closed";
         /** KbArticleIn */
         KbArticleIn: {
             /** @example water_heater */
@@ -2709,6 +3964,22 @@ export interface components {
             /** Format: uuid */
             id: string;
             title: string;
+        };
+        /** LabelsOut */
+        LabelsOut: {
+            /** @description ``zh-CN`` or ``en``: the locale these labels are in. */
+            locale: string;
+            /** @description Every locale the server speaks, the brand's default first. */
+            locales: string[];
+            /**
+             * @description By context (``job_kind``, ``job_status``, ``outcome``, ``risk_factor``, ``rule``…),
+             *     each code's label. A code missing here reads as itself.
+             */
+            labels: {
+                [key: string]: {
+                    [key: string]: string;
+                };
+            };
         };
         /** LedgerLine */
         LedgerLine: {
@@ -2766,17 +4037,20 @@ export interface components {
             prev_hash: string;
             hash: string;
         };
-        /** LinkIn */
-        LinkIn: {
-            /** @default 30 */
-            days: number;
-        };
         /** LinkOut */
         LinkOut: {
             /** @description Relative to this server: ``/service-reports/{token}``. */
             url: string;
             /** Format: date-time */
             expires_at: string;
+        };
+        /** LocaleIn */
+        LocaleIn: {
+            /**
+             * @description ``zh-CN`` or ``en``; null forgets the choice (the brand's default again).
+             * @enum {null|string}
+             */
+            locale: "zh-CN" | "en" | null;
         };
         /** LoginRequest */
         LoginRequest: {
@@ -2794,6 +4068,47 @@ export interface components {
         LogoutRequest: {
             refresh_token: string;
         };
+        /** LoopOut */
+        LoopOut: {
+            /** Format: uuid */
+            job_id: string;
+            status: components["schemas"]["JobStatus"];
+            closed: boolean;
+            steps: components["schemas"]["LoopStep"][];
+            /** @description The completion callback (else the latest claim's callback) the loop waits on. */
+            callback_id: string | null;
+            /** @description The auditor's result on it, and their satisfaction answer when confirmed. */
+            callback_result: string | null;
+            callback_satisfaction: string | null;
+            /**
+             * @description What the customer answered on their page (``very_satisfied`` / ``satisfied`` /
+             *     ``dissatisfied``): kept apart from the auditor's result and shown beside it.
+             */
+            customer_satisfaction: string | null;
+            customer_answered_at: string | null;
+            /** @description How many times a contradicted callback reopened the job. */
+            reopened: number;
+        };
+        /** LoopStep */
+        LoopStep: {
+            /** @enum {string} */
+            step: "order" | "visit" | "callback" | "closed";
+            /**
+             * @description ``done``; ``pending`` (not reached yet); ``failed`` (a visit that could not be
+             *     completed, e.g. nobody home); ``reopened`` (the callback contradicted the claim and
+             *     the job went back to dispatch).
+             * @enum {string}
+             */
+            state: "done" | "pending" | "failed" | "reopened";
+            /** @description When the step was reached (UTC). */
+            at: string | null;
+            /**
+             * @description ``visit``: the unable reason of a failed visit; ``callback``: the task's state
+             *     or result (``confirmed``, ``unreachable``, ``contradicted``…); ``closed``: why
+             *     (``callback_confirmed`` / ``callback_unreachable``).
+             */
+            detail?: string | null;
+        };
         /** Me */
         Me: {
             /** Format: uuid */
@@ -2803,6 +4118,11 @@ export interface components {
             role: string;
             provider_id: string | null;
             skill_level: string | null;
+            /**
+             * @description The language the user chose (``zh-CN`` or ``en``); None: not chosen, the
+             *     console shows the brand's default (``zh-CN``).
+             */
+            locale?: string | null;
         };
         /** MutationOutcome */
         MutationOutcome: {
@@ -2870,7 +4190,7 @@ export interface components {
             gateway_id?: string | null;
         };
         /** @description One operation of a pull, by document type. Ignore unknown types. */
-        Op: components["schemas"]["Op_job_packet"] | components["schemas"]["Op_kb_article"];
+        Op: components["schemas"]["Op_job_packet"] | components["schemas"]["Op_kb_article"] | components["schemas"]["Op_calendar"];
         /** OutcomeIn */
         OutcomeIn: {
             /**
@@ -2903,6 +4223,26 @@ export interface components {
             corrects: string | null;
             /** @description Set when a later entry replaced this one: it no longer counts. */
             corrected_by: string | null;
+        };
+        /** Part */
+        Part: {
+            /** @example RO-400G */
+            code: string;
+            /**
+             * @default
+             * @example RO membrane
+             */
+            name: string;
+            /** @default 1 */
+            quantity: number;
+        };
+        /** PartInfo */
+        PartInfo: {
+            code: string;
+            /** @default  */
+            name: string;
+            /** @default 1 */
+            quantity: number;
         };
         /** PartLine */
         PartLine: {
@@ -2995,6 +4335,92 @@ export interface components {
             latitude: number | null;
             longitude: number | null;
         };
+        /** PlanCreate */
+        PlanCreate: {
+            /** @example Filter change */
+            name: string;
+            category: components["schemas"]["ApplianceCategory"];
+            /**
+             * @description Empty: every brand of the category.
+             * @default
+             */
+            brand: string;
+            /**
+             * @description Empty: every model.
+             * @default
+             */
+            model: string;
+            /** @description A plan for this one appliance (category, brand and model then ignored). */
+            appliance_id?: string | null;
+            tasks: components["schemas"]["TaskIn"][];
+        };
+        /** PlanIn */
+        PlanIn: {
+            /** Format: uuid */
+            city_id: string;
+            /**
+             * Format: date
+             * @description The local day (in the city's time zone).
+             * @example 2026-11-24
+             */
+            day: string;
+            /**
+             * @description How long the solver may search; the best plan found by then is proposed.
+             * @default 10
+             * @example 10
+             */
+            time_limit_s: number;
+        };
+        /** PlanOutcome */
+        PlanOutcome: {
+            /** @description Job numbers assigned (and booked). */
+            applied: string[];
+            /** @description Jobs changed since the plan was made, or refused. */
+            skipped: components["schemas"]["PlanSkipped"][];
+        };
+        /** PlanRoute */
+        PlanRoute: {
+            /** Format: uuid */
+            technician_id: string;
+            technician_name: string;
+            /** Format: uuid */
+            provider_id: string;
+            travel_m: number;
+            stops: components["schemas"]["PlanStop"][];
+        };
+        /** PlanSkipped */
+        PlanSkipped: {
+            job_number: string;
+            reason: string;
+        };
+        /** PlanStop */
+        PlanStop: {
+            /** Format: uuid */
+            job_id: string;
+            job_number: string;
+            /** @description The job as planned: if it has changed by acceptance, it is skipped. */
+            job_version: number;
+            /** @description Already this technician's: the plan only works around it. */
+            booked: boolean;
+            /** @description The job had no appointment: accepting books ``window_start``-``window_end``. */
+            pending: boolean;
+            /** Format: date-time */
+            arrive: string;
+            /** Format: date-time */
+            leave: string;
+            window_start: string | null;
+            window_end: string | null;
+            /** @description From the previous stop (the first: from the technician's home or the city centre). */
+            travel_m: number;
+            urgent: boolean;
+        };
+        /** PlanUnassigned */
+        PlanUnassigned: {
+            /** Format: uuid */
+            job_id: string;
+            job_number: string;
+            reason: string;
+        };
         /** ProviderIn */
         ProviderIn: {
             /** @example westlake */
@@ -3035,8 +4461,8 @@ export interface components {
         /** ProviderScorecard */
         ProviderScorecard: {
             /**
-             * @description 1 = best: very-satisfied rate (highest first, none surveyed last), then
-             *     very-satisfied count, then fewest contradicted claims, then name.
+             * @description 1 = best: ``score`` (highest first, none to score last), then very-satisfied
+             *     count, then fewest contradicted claims, then name.
              */
             rank: number;
             /** @description Distinct jobs with a claim. */
@@ -3051,6 +4477,8 @@ export interface components {
             very_satisfied: number;
             /** @description 0..1, rounded to 4 places; null: none to count */
             very_satisfied_rate: number | null;
+            /** @description very_satisfied_rate - 0.2 x contradicted (rounded to 4 places; may be negative); null: nothing surveyed and nothing contradicted */
+            score: number | null;
             /** @description Claims the customer contradicted (violations not voided by a correction). */
             contradicted: number;
             /**
@@ -3127,6 +4555,30 @@ export interface components {
              *     without an outcome after this many seconds.
              */
             retry_after?: number | null;
+        };
+        /** RankedOut */
+        RankedOut: {
+            /** Format: uuid */
+            technician_id: string;
+            full_name: string;
+            /** Format: uuid */
+            provider_id: string;
+            eligible: boolean;
+            score: number;
+            distance_km: number | null;
+            summary: string;
+            reasons: components["schemas"]["ReasonOut"][];
+            blockers: components["schemas"]["ReasonOut"][];
+        };
+        /** ReasonOut */
+        ReasonOut: {
+            /** @example installer */
+            code: string;
+            params: {
+                [key: string]: string;
+            };
+            /** @example the installer */
+            text: string;
         };
         /** ReceiptIn */
         ReceiptIn: {
@@ -3245,6 +4697,71 @@ export interface components {
         RulesIn: {
             rules: components["schemas"]["Rule"][];
         };
+        /** RunOut */
+        RunOut: {
+            scheduled: number;
+            /** @description Job numbers created. */
+            created: string[];
+        };
+        /** ScheduleOut */
+        ScheduleOut: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            state: "due" | "overdue" | "done" | "upcoming";
+            /** Format: date */
+            due_on: string;
+            last_done_on: string | null;
+            task: string;
+            plan: string;
+            parts: components["schemas"]["Part"][];
+            /** Format: uuid */
+            appliance_id: string;
+            appliance: string;
+            /** Format: uuid */
+            customer_id: string;
+            customer_name: string;
+            /** Format: uuid */
+            city_id: string;
+            /** @description The open maintenance job made for it. */
+            job_id: string | null;
+            job_number: string | null;
+            job_status: string | null;
+            last_job_id: string | null;
+        };
+        /** SchedulePage */
+        SchedulePage: {
+            items: components["schemas"]["ScheduleOut"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        /** ServiceAreaIn */
+        ServiceAreaIn: {
+            /** Format: uuid */
+            city_id: string;
+            latitude: number;
+            longitude: number;
+            radius_km: number;
+            /** @default  */
+            name: string;
+            /** @description How many jobs a day the provider takes in this area (empty: no limit). */
+            daily_jobs?: number | null;
+        };
+        /** ServiceAreaOut */
+        ServiceAreaOut: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            provider_id: string;
+            /** Format: uuid */
+            city_id: string;
+            name: string;
+            latitude: number;
+            longitude: number;
+            radius_km: number;
+            daily_jobs: number | null;
+        };
         /** ServiceReport */
         ServiceReport: {
             /** Format: uuid */
@@ -3302,11 +4819,109 @@ export interface components {
             task_id?: string | null;
             meaning?: string | null;
         };
+        /** StatementLine */
+        StatementLine: {
+            /**
+             * @description ``bonus``: a completion the customer was very satisfied with (the city's
+             *     ``very_satisfied_bonus``); ``fine``: a claim the callback proved false (its
+             *     violation's fine; a voided violation is not on the statement).
+             * @enum {string}
+             */
+            kind: "bonus" | "fine";
+            /** Format: uuid */
+            job_id: string;
+            job_number: string;
+            /**
+             * Format: uuid
+             * @description The claim's callback.
+             */
+            task_id: string;
+            /**
+             * Format: date-time
+             * @description The claim's time: it puts the line in its month (as scorecards count).
+             */
+            claimed_at: string;
+            /** @description minor units (fen) of `currency` */
+            amount: number;
+            currency: string;
+            /** @description The violation's kind (``false_not_home``…) or ``very_satisfied``. */
+            detail: string;
+            violation_id?: string | null;
+        };
+        /** StatementOut */
+        StatementOut: {
+            /** Format: uuid */
+            provider_id: string;
+            provider_name: string;
+            /** @example 2026-11 */
+            month: string;
+            /** @description The month's days are counted in this zone (the provider's cities'). */
+            timezone: string;
+            /** Format: date-time */
+            period_from: string;
+            /**
+             * Format: date-time
+             * @description Exclusive.
+             */
+            period_to: string;
+            currency: string;
+            /** @description minor units (fen) of `currency` */
+            bonus: number | null;
+            /** @description minor units (fen) of `currency` */
+            fines: number | null;
+            /** @description minor units (fen) of `currency` */
+            net: number | null;
+            technicians: components["schemas"]["TechnicianStatement"][];
+            /** Format: date-time */
+            generated_at: string;
+        };
+        /** TaskIn */
+        TaskIn: {
+            /** @example Filter change */
+            name: string;
+            /**
+             * @description Every so many days: from the install (or purchase) date, then from the day it was
+             *     last done.
+             * @example 180
+             */
+            interval_days: number;
+            /**
+             * @description Or every so many units of use (litres filtered, say), whichever comes first;
+             *     recorded for the technician, not yet read from the appliance.
+             */
+            usage_interval?: number | null;
+            /**
+             * @default
+             * @example L
+             */
+            usage_unit: string;
+            /** @description What the technician brings: carried on the job. */
+            parts?: components["schemas"]["Part"][];
+            /**
+             * @description The job is created (and the customer told) this many days before it is due.
+             * @default 14
+             */
+            lead_days: number;
+            /** @default  */
+            description: string;
+        };
+        /** TaskOut */
+        TaskOut: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            interval_days: number | null;
+            usage_interval: number | null;
+            usage_unit: string;
+            parts: components["schemas"]["Part"][];
+            lead_days: number;
+            description: string;
+        };
         /** TechnicianScorecard */
         TechnicianScorecard: {
             /**
-             * @description 1 = best: very-satisfied rate (highest first, none surveyed last), then
-             *     very-satisfied count, then fewest contradicted claims, then name.
+             * @description 1 = best: ``score`` (highest first, none to score last), then very-satisfied
+             *     count, then fewest contradicted claims, then name.
              */
             rank: number;
             /** @description Distinct jobs with a claim. */
@@ -3321,6 +4936,8 @@ export interface components {
             very_satisfied: number;
             /** @description 0..1, rounded to 4 places; null: none to count */
             very_satisfied_rate: number | null;
+            /** @description very_satisfied_rate - 0.2 x contradicted (rounded to 4 places; may be negative); null: nothing surveyed and nothing contradicted */
+            score: number | null;
             /** @description Claims the customer contradicted (violations not voided by a correction). */
             contradicted: number;
             /**
@@ -3375,6 +4992,19 @@ export interface components {
             provider_id: string | null;
             items: components["schemas"]["TechnicianScorecard"][];
         };
+        /** TechnicianStatement */
+        TechnicianStatement: {
+            /** @description None: claims with no technician recorded. */
+            technician_id: string | null;
+            technician_name: string;
+            /** @description minor units (fen) of `currency` */
+            bonus: number | null;
+            /** @description minor units (fen) of `currency` */
+            fines: number | null;
+            /** @description minor units (fen) of `currency` */
+            net: number | null;
+            lines: components["schemas"]["StatementLine"][];
+        };
         /** Times */
         Times: {
             window_start: string | null;
@@ -3403,6 +5033,68 @@ export interface components {
             /** Format: date-time */
             refresh_expires_at: string;
             user: components["schemas"]["Me"];
+        };
+        /** TraceLine */
+        TraceLine: {
+            points: number;
+            mock_points: number;
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            ended_at: string;
+            /**
+             * @description ``[latitude, longitude, accuracy_m]`` in time order, at most ``PLOT_POINTS`` of them
+             *     (evenly thinned; every point is kept in the database).
+             */
+            path: [
+                number,
+                number,
+                number
+            ][];
+            stops: components["schemas"]["TraceStop"][];
+        };
+        /** TraceSampling */
+        TraceSampling: {
+            /** @default true */
+            enabled: boolean;
+            /** @default 10 */
+            interval_s: number;
+            /** @default 20 */
+            min_distance_m: number;
+            /** @default 60 */
+            stationary_interval_s: number;
+            /** @default 300 */
+            chunk_every_s: number;
+            /** @default 500 */
+            max_points_per_chunk: number;
+        };
+        /** TraceSamplingIn */
+        TraceSamplingIn: {
+            /** @default true */
+            enabled: boolean;
+            /** @default 10 */
+            interval_s: number;
+            /** @default 20 */
+            min_distance_m: number;
+            /** @default 60 */
+            stationary_interval_s: number;
+            /** @default 300 */
+            chunk_every_s: number;
+            /** @default 500 */
+            max_points_per_chunk: number;
+        };
+        /** TraceStop */
+        TraceStop: {
+            /** Format: date-time */
+            start: string;
+            /** Format: date-time */
+            end: string;
+            minutes: number;
+            latitude: number;
+            longitude: number;
+            /** @description Its centre's distance from the customer's address. */
+            distance_m: number;
+            accuracy_m: number;
         };
         /** UserIn */
         UserIn: {
@@ -3550,7 +5242,61 @@ export interface components {
              */
             appliance_repair_count: number | null;
         };
-        /** ApplianceInfo */
+        /** customer_page_routes_LinkIn */
+        customer_page_routes_LinkIn: {
+            days?: number | null;
+        };
+        /** dispatch_plan_schemas_PlanOut */
+        dispatch_plan_schemas_PlanOut: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            city_id: string;
+            provider_id: string | null;
+            /** Format: date */
+            day: string;
+            /** @enum {string} */
+            state: "proposed" | "accepted" | "discarded";
+            /** Format: date-time */
+            created_at: string;
+            time_limit_s: number;
+            solve_s: number;
+            travel_m: number;
+            baseline_travel_m: number;
+            baseline_served: number;
+            routes: components["schemas"]["PlanRoute"][];
+            unassigned: components["schemas"]["PlanUnassigned"][];
+            decided_at: string | null;
+            outcome: components["schemas"]["PlanOutcome"] | null;
+        };
+        /** dispatch_plan_schemas_PlanPage */
+        dispatch_plan_schemas_PlanPage: {
+            items: components["schemas"]["dispatch_plan_schemas_PlanOut"][];
+        };
+        /** maintenance_schemas_PlanOut */
+        maintenance_schemas_PlanOut: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            category: string;
+            brand: string;
+            model: string;
+            appliance_id: string | null;
+            active: boolean;
+            tasks: components["schemas"]["TaskOut"][];
+            /** Format: date-time */
+            created_at: string;
+        };
+        /** maintenance_schemas_PlanPage */
+        maintenance_schemas_PlanPage: {
+            items: components["schemas"]["maintenance_schemas_PlanOut"][];
+        };
+        /** reports_routes_LinkIn */
+        reports_routes_LinkIn: {
+            /** @default 30 */
+            days: number;
+        };
+        /** server_reports_service_report_ApplianceInfo */
         server_reports_service_report_ApplianceInfo: {
             category: string;
             brand: string;
@@ -3560,7 +5306,7 @@ export interface components {
             /** @description On the day of the visit (or today, before one). */
             in_warranty: boolean;
         };
-        /** ApplianceInfo */
+        /** sync_packet_types_ApplianceInfo */
         sync_packet_types_ApplianceInfo: {
             /** Format: uuid */
             id: string;
@@ -3709,6 +5455,37 @@ export interface components {
             location_provider: string | null;
             /** @default false */
             mock_location: boolean;
+        };
+        /**
+         * LocationTraceArgs
+         * @description A chunk of a location trace (columns described in docs/protocol/location-trace.md).
+         */
+        LocationTraceArgs: {
+            /**
+             * Format: uuid
+             * @description The phone's id for the whole trace of this job (every chunk carries it).
+             */
+            trace_id: string;
+            /**
+             * @description This chunk's number in the trace: 0, 1, 2…
+             * @example 0
+             */
+            seq: number;
+            /** @description The first point's time, by the phone's clock. */
+            start: string;
+            dt_ms: number[];
+            lat_e6: number[];
+            lon_e6: number[];
+            accuracy_m: number[];
+            /** @default null */
+            speed_dms: number[] | null;
+            /** @default [] */
+            mock: number[];
+            /**
+             * @description The phone's final chunk of this trace.
+             * @default false
+             */
+            last: boolean;
         };
         /** PhotoArgs */
         PhotoArgs: {
@@ -4312,6 +6089,50 @@ export interface components {
             signature: string | null;
         };
         /**
+         * Mutation_job_location_trace
+         * @description A ``job.location_trace`` mutation (docs/protocol.md §7).
+         */
+        Mutation_job_location_trace: {
+            /**
+             * @description Per-device sequence number: 1, 2, 3… with no gaps.
+             * @example 17
+             */
+            mid: number;
+            /**
+             * Format: uuid
+             * @description The phone's UUID for this mutation.
+             */
+            id: string;
+            /**
+             * @description The mutation. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            name: "job.location_trace";
+            /**
+             * @description The job it is about (required).
+             * @default null
+             */
+            job_id: string | null;
+            args: components["schemas"]["LocationTraceArgs"];
+            /**
+             * @description The phone's clock when the technician acted (kept as evidence).
+             * @default null
+             */
+            device_time: string | null;
+            /**
+             * @description The job ``version`` the phone had when the technician acted.
+             * @default null
+             */
+            base_version: number | null;
+            /**
+             * @description Base64 Ed25519 signature, by the device key registered at enrolment, of the RFC
+             *     8785 (JCS) bytes of this mutation object without ``signature``. Required from a
+             *     device enrolled with a key (else ``rejected`` ``signature_required``).
+             * @default null
+             */
+            signature: string | null;
+        };
+        /**
          * Mutation_job_photo
          * @description A ``job.photo`` mutation (docs/protocol.md §7).
          */
@@ -4444,7 +6265,7 @@ export interface components {
             signature: string | null;
         };
         /** @description One mutation; ``args`` per ``name``. Signed: docs/protocol.md §6. */
-        Mutation: components["schemas"]["Mutation_job_acknowledge"] | components["schemas"]["Mutation_job_en_route"] | components["schemas"]["Mutation_job_check_in"] | components["schemas"]["Mutation_job_start_work"] | components["schemas"]["Mutation_job_note"] | components["schemas"]["Mutation_job_pause"] | components["schemas"]["Mutation_job_complete"] | components["schemas"]["Mutation_job_unable_to_complete"] | components["schemas"]["Mutation_job_request_reschedule"] | components["schemas"]["Mutation_appliance_set_serial"] | components["schemas"]["Mutation_job_call_attempt"] | components["schemas"]["Mutation_job_check_out"] | components["schemas"]["Mutation_job_photo"] | components["schemas"]["Mutation_job_report"] | components["schemas"]["Mutation_job_sign_off"];
+        Mutation: components["schemas"]["Mutation_job_acknowledge"] | components["schemas"]["Mutation_job_en_route"] | components["schemas"]["Mutation_job_check_in"] | components["schemas"]["Mutation_job_start_work"] | components["schemas"]["Mutation_job_note"] | components["schemas"]["Mutation_job_pause"] | components["schemas"]["Mutation_job_complete"] | components["schemas"]["Mutation_job_unable_to_complete"] | components["schemas"]["Mutation_job_request_reschedule"] | components["schemas"]["Mutation_appliance_set_serial"] | components["schemas"]["Mutation_job_call_attempt"] | components["schemas"]["Mutation_job_check_out"] | components["schemas"]["Mutation_job_location_trace"] | components["schemas"]["Mutation_job_photo"] | components["schemas"]["Mutation_job_report"] | components["schemas"]["Mutation_job_sign_off"];
         /** KbArticleDoc */
         KbArticleDoc: {
             /** Format: uuid */
@@ -4453,6 +6274,45 @@ export interface components {
             title: string;
             body: string;
             version: number;
+        };
+        /**
+         * CalendarDoc
+         * @description The technician's own calendar: their working week, capacity and the leave,
+         *     holidays and extra hours from today on. Hours are local to the city the work is in
+         *     (a job packet's ``customer.timezone``); the day's visits are the job packets.
+         */
+        CalendarDoc: {
+            /** Format: uuid */
+            technician_id: string;
+            /**
+             * @description ``{"mon": [["08:30", "12:00"], ["13:00", "18:00"]], …}``; a day missing is a day
+             *     off; empty: no hours given.
+             */
+            weekly: {
+                [key: string]: string[][];
+            };
+            jobs_per_window: number;
+            /** @description The time zone of the technician's provider's (first) city. */
+            timezone: string;
+            exceptions: components["schemas"]["CalendarExceptionInfo"][];
+            updated_at: string | null;
+        };
+        /** CalendarExceptionInfo */
+        CalendarExceptionInfo: {
+            /** Format: uuid */
+            id: string;
+            /** @description ``off`` (leave, a holiday) or ``extra`` (hours added). */
+            kind: string;
+            /** Format: date */
+            first_day: string;
+            /** Format: date */
+            last_day: string;
+            /** @description Local ``HH:MM``; empty with ``end``: the whole day. */
+            start: string | null;
+            end: string | null;
+            reason: string;
+            /** @description A holiday of the whole provider, not the technician's own. */
+            provider_wide: boolean;
         };
         /**
          * Op_job_packet
@@ -4490,6 +6350,24 @@ export interface components {
             /** @description The whole document for a ``put``; absent for a ``remove``. */
             doc?: components["schemas"]["KbArticleDoc"] | null;
         };
+        /**
+         * Op_calendar
+         * @description An operation on a ``calendar`` document.
+         */
+        Op_calendar: {
+            /** @enum {string} */
+            op: "put" | "remove";
+            /** Format: uuid */
+            id: string;
+            version: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "calendar";
+            /** @description The whole document for a ``put``; absent for a ``remove``. */
+            doc?: components["schemas"]["CalendarDoc"] | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -4519,8 +6397,8 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4528,7 +6406,27 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+        };
+    };
+    MetricsMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+            /** @description No valid access token. Codes: `not_authenticated`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4537,16 +6435,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `metrics_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4555,61 +6444,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4649,16 +6484,7 @@ export interface operations {
                     "application/json": components["schemas"]["Board"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4667,7 +6493,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4676,52 +6502,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4730,16 +6511,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4772,7 +6544,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4781,7 +6553,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `invalid_credentials`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4790,7 +6562,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `user_disabled`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4799,34 +6571,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4835,16 +6580,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4853,7 +6589,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
+            /** @description Too many requests; see Retry-After. Codes: `login_throttled`. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4862,7 +6598,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4893,7 +6629,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4902,52 +6638,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The caller's role or scope does not allow this. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4956,16 +6647,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4974,16 +6656,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5012,16 +6685,7 @@ export interface operations {
                     "application/json": components["schemas"]["Me"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5030,7 +6694,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5039,70 +6703,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5135,7 +6736,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5144,7 +6745,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `refresh_expired`, `refresh_invalid`, `refresh_reused`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5153,7 +6754,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5162,34 +6763,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5198,16 +6772,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5216,8 +6781,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5225,7 +6790,76 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+        };
+    };
+    AuthMeLocaleSetLocale: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LocaleIn"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5260,7 +6894,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5269,7 +6903,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5278,7 +6912,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `provider_forbidden`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5287,7 +6921,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5296,16 +6930,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `job_closed`, `technician_busy`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5314,7 +6939,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5323,16 +6948,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_time`, `invalid_value`, `number_out_of_range`, `override_reason_required`, `provider_inactive`, `provider_not_covering_city`, `technician_inactive`, `technician_not_in_provider`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_provider`, `unknown_technician`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5341,16 +6957,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5385,7 +6992,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5394,7 +7001,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5403,7 +7010,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `provider_forbidden`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5412,7 +7019,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5421,16 +7028,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `job_closed`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5439,7 +7037,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5448,16 +7046,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5466,16 +7055,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5506,16 +7086,7 @@ export interface operations {
                     "application/json": components["schemas"]["Candidate"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5524,7 +7095,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5533,7 +7104,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5542,43 +7113,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_hours`, `invalid_text`, `invalid_time`, `invalid_value`, `invalid_weekday`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5587,16 +7122,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5631,7 +7157,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5640,7 +7166,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5649,7 +7175,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5658,7 +7184,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5667,16 +7193,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `job_closed`, `technician_busy`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5685,7 +7202,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5694,16 +7211,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `incomplete_window`, `invalid_text`, `invalid_time`, `invalid_value`, `invalid_window`, `number_out_of_range`, `override_reason_required`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `window_in_past`, `window_too_long`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5712,16 +7220,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5754,16 +7253,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5772,7 +7262,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5781,7 +7271,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5790,16 +7280,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `job_closed`, `technician_busy`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5808,25 +7289,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_time`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5835,16 +7298,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5879,7 +7333,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5888,7 +7342,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5897,7 +7351,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5906,7 +7360,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5915,16 +7369,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `job_closed`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5933,7 +7378,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5942,16 +7387,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `contact_in_future`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5960,16 +7396,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5997,6 +7424,8 @@ export interface operations {
                 window_to?: string | null;
                 /** @description true: no appointment yet */
                 pending?: boolean | null;
+                /** @description true: the customer or the technician asked for another time */
+                reschedule_requested?: boolean | null;
                 /** @description true: only jobs late on a clock */
                 overdue?: boolean | null;
                 limit?: number;
@@ -6017,16 +7446,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobPage"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6035,7 +7455,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6044,52 +7464,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6098,16 +7473,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6140,7 +7506,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6149,7 +7515,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6158,7 +7524,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `provider_forbidden`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6167,25 +7533,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `external_ref_taken`, `technician_busy`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6194,7 +7542,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6203,16 +7551,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `appliance_required`, `incomplete_window`, `invalid_text`, `invalid_time`, `invalid_value`, `invalid_window`, `number_out_of_range`, `provider_inactive`, `provider_not_covering_city`, `provider_required`, `technician_inactive`, `technician_not_in_provider`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_appliance`, `unknown_customer`, `unknown_previous_job`, `unknown_provider`, `unknown_technician`, `window_in_past`, `window_too_long`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6221,8 +7560,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6230,7 +7569,75 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+        };
+    };
+    JobsExportCsvExportJobs: {
+        parameters: {
+            query?: {
+                /** @description Any of these statuses */
+                status?: components["schemas"]["JobStatus"][] | null;
+                provider_id?: string | null;
+                technician_id?: string | null;
+                city_id?: string | null;
+                customer_id?: string | null;
+                kind?: components["schemas"]["JobKind"] | null;
+                priority?: components["schemas"]["JobPriority"] | null;
+                /** @description Windows ending at or after this instant */
+                window_from?: string | null;
+                /** @description Windows starting before this instant */
+                window_to?: string | null;
+                /** @description true: no appointment yet */
+                pending?: boolean | null;
+                /** @description true: the customer or the technician asked for another time */
+                reschedule_requested?: boolean | null;
+                /** @description true: only jobs late on a clock */
+                overdue?: boolean | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/csv; charset=utf-8` (RFC 4180, CRLF), streamed as an attachment: a header row of the list item's field names (stable English snake_case), then one line per item with its JSON values — times UTC in ISO 8601 with `Z`, `true`/`false`, empty cells for nulls, lists and objects as compact JSON, a leading `'` before text a spreadsheet would run as a formula. */
+            200: {
+                headers: {
+                    /** @description ``attachment; filename="<list>-<yyyymmdd>-<hhmmss>.csv"`` (UTC). */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6261,16 +7668,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6279,7 +7677,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6288,7 +7686,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6297,43 +7695,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6342,16 +7704,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6382,16 +7735,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobEventOut"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6400,7 +7744,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6409,7 +7753,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6418,43 +7762,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6463,8 +7771,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6472,7 +7780,65 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+        };
+    };
+    JobsJobIdLoopLoop: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoopOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6503,16 +7869,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobPage"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6521,7 +7878,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6530,52 +7887,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6584,16 +7896,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6628,7 +7931,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6637,7 +7940,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6646,7 +7949,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6655,7 +7958,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6664,16 +7967,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `job_closed`, `technician_busy`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6682,7 +7976,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6691,16 +7985,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `incomplete_window`, `invalid_text`, `invalid_time`, `invalid_value`, `invalid_window`, `number_out_of_range`, `override_reason_required`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `window_in_past`, `window_too_long`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6709,16 +7994,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6752,16 +8028,7 @@ export interface operations {
                     "application/json": components["schemas"]["RepeatRepairPage"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6770,7 +8037,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6779,52 +8046,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6833,16 +8055,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6877,7 +8090,7 @@ export interface operations {
                     "application/json": components["schemas"]["RepeatRepairOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6886,7 +8099,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6895,7 +8108,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6904,7 +8117,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6913,16 +8126,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `already_reviewed`, `not_a_repeat`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6931,7 +8135,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6940,16 +8144,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6958,16 +8153,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6999,16 +8185,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeadLetters"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7017,7 +8194,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `brand_staff_only`, `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7026,52 +8203,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7080,16 +8212,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7121,16 +8244,7 @@ export interface operations {
                     "application/json": components["schemas"]["NotificationOut"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7139,7 +8253,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7148,7 +8262,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7157,43 +8271,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7202,16 +8280,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7242,16 +8311,7 @@ export interface operations {
                     "application/json": components["schemas"]["NotificationOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7260,7 +8320,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `brand_staff_only`, `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7269,7 +8329,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `notification_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7278,16 +8338,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `not_retryable`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7296,25 +8347,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7323,16 +8356,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7365,7 +8389,7 @@ export interface operations {
                     "application/json": components["schemas"]["CustomerOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7374,7 +8398,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7383,7 +8407,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7392,34 +8416,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7428,16 +8425,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `blank_field`, `duplicate_phone`, `incomplete_coordinates`, `invalid_phone`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_city`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7446,16 +8434,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7486,16 +8465,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApplianceOut"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7504,7 +8474,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7513,7 +8483,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `customer_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7522,43 +8492,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7567,16 +8501,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7611,7 +8536,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApplianceOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7620,7 +8545,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7629,7 +8554,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7638,7 +8563,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `customer_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7647,25 +8572,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7674,16 +8581,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `invalid_warranty`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_installer`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7692,16 +8590,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7732,16 +8621,7 @@ export interface operations {
                     "application/json": components["schemas"]["CustomerOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7750,7 +8630,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7759,7 +8639,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `customer_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7768,43 +8648,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7813,16 +8657,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7857,7 +8692,7 @@ export interface operations {
                     "application/json": components["schemas"]["CustomerOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7866,7 +8701,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7875,7 +8710,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -7884,7 +8719,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `customer_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7893,25 +8728,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7920,16 +8737,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `blank_field`, `duplicate_phone`, `incomplete_coordinates`, `invalid_phone`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_city`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7938,16 +8746,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -7978,16 +8777,7 @@ export interface operations {
                     "application/json": components["schemas"]["CustomerHistory"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7996,7 +8786,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8005,7 +8795,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `customer_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8014,43 +8804,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8059,16 +8813,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8106,16 +8851,7 @@ export interface operations {
                     "application/json": components["schemas"]["CustomerLookupResult"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8124,7 +8860,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8133,52 +8869,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `one_lookup_key`, `phone_too_short`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8187,16 +8878,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8227,16 +8909,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApplianceOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8245,7 +8918,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8254,7 +8927,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `appliance_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8263,43 +8936,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8308,16 +8945,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8352,7 +8980,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApplianceOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8361,7 +8989,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8370,7 +8998,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8379,7 +9007,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `appliance_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8388,25 +9016,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8415,16 +9025,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `invalid_warranty`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_installer`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8433,16 +9034,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8471,16 +9063,7 @@ export interface operations {
                     "application/json": components["schemas"]["CityOut"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8489,7 +9072,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8498,70 +9081,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8594,7 +9114,7 @@ export interface operations {
                     "application/json": components["schemas"]["CityOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8603,7 +9123,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8612,7 +9132,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8621,25 +9141,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `city_exists`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8648,7 +9150,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8657,16 +9159,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_timezone`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8675,16 +9168,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8716,16 +9200,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderOut"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8734,7 +9209,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8743,52 +9218,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8797,16 +9227,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8839,7 +9260,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -8848,7 +9269,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8857,7 +9278,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8866,25 +9287,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `provider_exists`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -8893,7 +9296,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8902,16 +9305,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_city`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -8920,16 +9314,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -8960,16 +9345,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8978,7 +9354,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8987,7 +9363,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `provider_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8996,43 +9372,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9041,16 +9381,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9085,7 +9416,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9094,7 +9425,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9103,7 +9434,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9112,7 +9443,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `provider_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9121,25 +9452,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9148,16 +9461,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_city`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9166,16 +9470,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9212,16 +9507,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserPage"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9230,7 +9516,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9239,52 +9525,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9293,16 +9534,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9335,7 +9567,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9344,7 +9576,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9353,7 +9585,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9362,25 +9594,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `username_taken`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -9389,7 +9603,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9398,16 +9612,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_username`, `invalid_value`, `number_out_of_range`, `provider_inactive`, `provider_not_allowed`, `provider_required`, `skill_not_allowed`, `skill_required`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_provider`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9416,16 +9621,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9456,16 +9652,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9474,7 +9661,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9483,7 +9670,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `user_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9492,43 +9679,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9537,16 +9688,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9581,7 +9723,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9590,7 +9732,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9599,7 +9741,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9608,7 +9750,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `user_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9617,25 +9759,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9644,16 +9768,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `own_account`, `provider_inactive`, `provider_not_allowed`, `provider_required`, `skill_not_allowed`, `skill_required`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_provider`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9662,16 +9777,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9702,16 +9808,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeviceOut"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9720,7 +9817,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9729,7 +9826,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `user_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9738,43 +9835,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9783,16 +9844,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9823,16 +9875,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeviceOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9841,7 +9884,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9850,7 +9893,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `device_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9859,43 +9902,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9904,16 +9911,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -9944,16 +9942,7 @@ export interface operations {
                     "application/json": components["schemas"]["FeePolicyOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9962,7 +9951,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -9971,7 +9960,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `city_not_found`, `fee_policy_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9980,43 +9969,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10025,16 +9978,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10069,7 +10013,7 @@ export interface operations {
                     "application/json": components["schemas"]["FeePolicyOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10078,7 +10022,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10087,7 +10031,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10096,7 +10040,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `city_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10105,25 +10049,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10132,16 +10058,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `duplicate_item`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10150,16 +10067,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10188,16 +10096,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChecklistOut"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10206,7 +10105,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10215,70 +10114,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10317,7 +10153,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChecklistOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10326,7 +10162,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10335,7 +10171,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10344,34 +10180,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10380,16 +10189,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `duplicate_item`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_category`, `unknown_job_kind`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10398,16 +10198,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10439,16 +10230,7 @@ export interface operations {
                     "application/json": components["schemas"]["KbArticleOut"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10457,7 +10239,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10466,52 +10248,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10520,16 +10257,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10562,7 +10290,7 @@ export interface operations {
                     "application/json": components["schemas"]["KbArticleOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10571,7 +10299,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10580,7 +10308,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10589,34 +10317,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10625,16 +10326,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10643,16 +10335,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10687,7 +10370,7 @@ export interface operations {
                     "application/json": components["schemas"]["KbArticleOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -10696,7 +10379,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10705,7 +10388,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10714,7 +10397,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `kb_article_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -10723,25 +10406,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10750,16 +10415,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10768,16 +10424,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10814,16 +10461,7 @@ export interface operations {
                     "application/json": components["schemas"]["LedgerRowOut"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10832,7 +10470,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10841,52 +10479,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `after_seq_needs_device`, `invalid_text`, `invalid_value`, `number_out_of_range`, `one_filter`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -10895,16 +10488,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -10936,16 +10520,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChainReport"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10954,7 +10529,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10963,52 +10538,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11017,16 +10547,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11059,7 +10580,7 @@ export interface operations {
                     "application/json": components["schemas"]["EnrollResponse"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11068,7 +10589,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11077,7 +10598,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11086,34 +10607,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -11122,16 +10616,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_public_key`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11140,16 +10625,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11180,16 +10656,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobPacket"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11198,7 +10665,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11207,7 +10674,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11216,43 +10683,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11261,16 +10692,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11305,16 +10727,7 @@ export interface operations {
                     "application/json": components["schemas"]["PullResponse"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11323,7 +10736,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_mismatch`, `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11332,52 +10745,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `cursor_foreign`, `cursor_invalid`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11386,7 +10754,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
+            /** @description Too many requests; see Retry-After. Codes: `rate_limited`. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -11395,7 +10763,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11428,7 +10796,7 @@ export interface operations {
                     "application/json": components["schemas"]["PushResponse"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11437,7 +10805,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11446,7 +10814,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_mismatch`, `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11455,25 +10823,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `mid_gap`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -11482,7 +10832,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -11491,16 +10841,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_arguments`, `invalid_mutation`, `invalid_push`, `invalid_text`, `invalid_value`, `mids_not_consecutive`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_argument`, `unknown_mutation`, `unsupported_schema_version`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11509,7 +10850,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
+            /** @description Too many requests; see Retry-After. Codes: `rate_limited`. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -11518,7 +10859,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11547,16 +10888,7 @@ export interface operations {
                     "application/json": components["schemas"]["RuleSetOut"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11565,7 +10897,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11574,70 +10906,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11672,7 +10941,7 @@ export interface operations {
                     "application/json": components["schemas"]["RuleSetOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11681,7 +10950,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11690,7 +10959,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11699,34 +10968,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -11735,16 +10977,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_claim_type`, `unknown_rule`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11753,8 +10986,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11762,7 +10995,123 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+        };
+    };
+    TraceSamplingGetSampling: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TraceSamplingIn"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    TraceSamplingSetSampling: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TraceSamplingIn"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TraceSamplingIn"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11793,16 +11142,7 @@ export interface operations {
                     "application/json": components["schemas"]["VerdictOut"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11811,7 +11151,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11820,7 +11160,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11829,43 +11169,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11874,16 +11178,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -11914,7 +11209,7 @@ export interface operations {
                     "image/jpeg": unknown;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11923,7 +11218,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -11932,7 +11227,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -11941,7 +11236,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `blob_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11950,43 +11245,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -11995,16 +11254,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12035,7 +11285,7 @@ export interface operations {
                     "image/*": string;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -12044,7 +11294,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -12053,7 +11303,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12062,7 +11312,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `blob_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12071,43 +11321,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12116,16 +11330,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12160,7 +11365,7 @@ export interface operations {
                     "application/json": null;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -12169,7 +11374,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -12178,7 +11383,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12187,7 +11392,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `blob_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12196,43 +11401,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12241,16 +11410,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12306,7 +11466,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -12315,7 +11475,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -12324,7 +11484,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12333,16 +11493,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
+            /** @description The request body arrived too slowly; nothing of it was kept, send it again. Codes: `upload_timeout`. */
             408: {
                 headers: {
                     [name: string]: unknown;
@@ -12351,7 +11502,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `offset_mismatch`, `upload_mismatch`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -12360,7 +11511,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `blob_too_large`, `chunk_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -12369,7 +11520,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
+            /** @description The blob's type is not accepted. Codes: `unsupported_type`. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -12378,7 +11529,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `hash_mismatch`, `invalid_length`, `invalid_text`, `invalid_value`, `length_exceeded`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `type_mismatch`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12387,7 +11538,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
+            /** @description Too many requests; see Retry-After. Codes: `rate_limited`, `too_many_uploads`. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -12396,7 +11547,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12427,7 +11578,7 @@ export interface operations {
                     "image/jpeg": unknown;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -12436,7 +11587,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -12445,7 +11596,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12454,7 +11605,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `blob_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12463,43 +11614,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12508,16 +11623,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12549,16 +11655,7 @@ export interface operations {
                     "text/event-stream": unknown;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -12567,7 +11664,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12576,52 +11673,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12630,16 +11682,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12670,16 +11713,7 @@ export interface operations {
                     "application/json": components["schemas"]["ServiceReport"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -12688,7 +11722,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12697,7 +11731,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12706,43 +11740,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12751,16 +11749,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12793,16 +11782,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -12811,7 +11791,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12820,7 +11800,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12829,43 +11809,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12874,16 +11818,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -12905,7 +11840,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["LinkIn"] | null;
+                "application/json": components["schemas"]["reports_routes_LinkIn"] | null;
             };
         };
         responses: {
@@ -12918,7 +11853,7 @@ export interface operations {
                     "application/json": components["schemas"]["LinkOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -12927,7 +11862,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -12936,7 +11871,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -12945,7 +11880,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12954,25 +11889,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -12981,16 +11898,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -12999,16 +11907,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13041,16 +11940,7 @@ export interface operations {
                     "application/pdf": string;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -13059,7 +11949,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13068,7 +11958,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13077,43 +11967,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -13122,16 +11976,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13162,16 +12007,7 @@ export interface operations {
                     "image/png": string;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -13180,7 +12016,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13189,7 +12025,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`, `signature_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13198,43 +12034,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -13243,16 +12043,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13284,7 +12075,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -13293,7 +12084,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -13302,7 +12093,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13311,7 +12102,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `photo_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13320,43 +12111,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -13365,16 +12120,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13407,34 +12153,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The caller's role or scope does not allow this. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13443,43 +12162,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -13488,16 +12171,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13530,34 +12204,7 @@ export interface operations {
                     "application/pdf": string;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The caller's role or scope does not allow this. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13566,43 +12213,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -13611,16 +12222,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13651,16 +12253,7 @@ export interface operations {
                     "image/png": string;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -13669,7 +12262,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13678,7 +12271,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `signature_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13687,43 +12280,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -13732,16 +12289,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13777,22 +12325,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ProviderScorecards"];
                     /**
-                     * @example rank,provider_id,provider_name,jobs,completed,completion_rate,surveyed,very_satisfied,very_satisfied_rate,contradicted,first_time_fixes,first_time_fix_rate,repeat_repairs,urgent_jobs,urgent_sla_met,urgent_sla_rate,currency,bonus,fines,net
-                     *     1,0191a5a4-0000-7000-8000-0000000000aa,Westlake Home Service,12,10,0.8333,8,6,0.75,1,8,0.8,1,2,2,1.0,CNY,6000,200000,-194000
+                     * @example rank,provider_id,provider_name,jobs,completed,completion_rate,surveyed,very_satisfied,very_satisfied_rate,score,contradicted,first_time_fixes,first_time_fix_rate,repeat_repairs,urgent_jobs,urgent_sla_met,urgent_sla_rate,currency,bonus,fines,net
+                     *     1,0191a5a4-0000-7000-8000-0000000000aa,Westlake Home Service,12,10,0.8333,8,6,0.75,0.55,1,8,0.8,1,2,2,1.0,CNY,6000,200000,-194000
                      */
                     "text/csv; charset=utf-8": string;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -13801,7 +12340,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13810,7 +12349,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `provider_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13819,43 +12358,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_date`, `invalid_period`, `invalid_text`, `invalid_value`, `number_out_of_range`, `period_too_long`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -13864,16 +12367,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -13910,22 +12404,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["TechnicianScorecards"];
                     /**
-                     * @example rank,technician_id,technician_name,provider_id,provider_name,jobs,completed,completion_rate,surveyed,very_satisfied,very_satisfied_rate,contradicted,first_time_fixes,first_time_fix_rate,repeat_repairs,urgent_jobs,urgent_sla_met,urgent_sla_rate,currency,bonus,fines,net
-                     *     1,0191a5a4-0000-7000-8000-000000000001,Wang Lei,0191a5a4-0000-7000-8000-0000000000aa,Westlake Home Service,12,10,0.8333,8,6,0.75,1,8,0.8,1,2,2,1.0,CNY,6000,200000,-194000
+                     * @example rank,technician_id,technician_name,provider_id,provider_name,jobs,completed,completion_rate,surveyed,very_satisfied,very_satisfied_rate,score,contradicted,first_time_fixes,first_time_fix_rate,repeat_repairs,urgent_jobs,urgent_sla_met,urgent_sla_rate,currency,bonus,fines,net
+                     *     1,0191a5a4-0000-7000-8000-000000000001,Wang Lei,0191a5a4-0000-7000-8000-0000000000aa,Westlake Home Service,12,10,0.8333,8,6,0.75,0.55,1,8,0.8,1,2,2,1.0,CNY,6000,200000,-194000
                      */
                     "text/csv; charset=utf-8": string;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -13934,7 +12419,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -13943,7 +12428,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `provider_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -13952,43 +12437,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_date`, `invalid_period`, `invalid_text`, `invalid_value`, `number_out_of_range`, `period_too_long`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -13997,16 +12446,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14037,16 +12477,7 @@ export interface operations {
                     "application/json": components["schemas"]["Evidence"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -14055,7 +12486,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14064,7 +12495,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `callback_not_found`, `job_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -14073,43 +12504,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -14118,8 +12513,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14127,7 +12522,65 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+        };
+    };
+    CallbacksExportCsvExportCallbacks: {
+        parameters: {
+            query?: {
+                /** @description ``open``: callable now, by risk then deadline; ``waiting``: unreachable customers to call again later */
+                state?: "open" | "waiting" | "done" | "cancelled" | "all";
+                kind?: "not_home" | "unable" | "completion" | "status_check" | null;
+                provider_id?: string | null;
+                technician_id?: string | null;
+                job_id?: string | null;
+                /** @description Only the tasks I hold */
+                mine?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/csv; charset=utf-8` (RFC 4180, CRLF), streamed as an attachment: a header row of the list item's field names (stable English snake_case), then one line per item with its JSON values — times UTC in ISO 8601 with `Z`, `true`/`false`, empty cells for nulls, lists and objects as compact JSON, a leading `'` before text a spreadsheet would run as a formula. */
+            200: {
+                headers: {
+                    /** @description ``attachment; filename="<list>-<yyyymmdd>-<hhmmss>.csv"`` (UTC). */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `brand_staff_only`, `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14158,16 +12611,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallbackOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -14176,7 +12620,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14185,7 +12629,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `callback_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -14194,43 +12638,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -14239,16 +12647,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14288,16 +12687,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallbackPage"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -14306,7 +12696,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14315,52 +12705,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -14369,16 +12714,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14413,7 +12749,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallbackOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -14422,7 +12758,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -14431,7 +12767,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14440,7 +12776,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `callback_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -14449,16 +12785,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `already_corrected`, `not_current_outcome`, `task_closed`, `task_held_by_other`, `task_not_taken`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -14467,7 +12794,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -14476,16 +12803,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `correction_target_missing`, `invalid_text`, `invalid_value`, `number_out_of_range`, `satisfaction_not_applicable`, `satisfaction_required`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -14494,16 +12812,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14534,16 +12843,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallbackOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -14552,7 +12852,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14561,7 +12861,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `callback_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -14570,16 +12870,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `task_held_by_other`, `task_not_taken`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -14588,25 +12879,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -14615,16 +12888,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14655,16 +12919,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallbackOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -14673,7 +12928,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14682,7 +12937,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
+            /** @description No such resource, or not visible to the caller. Codes: `callback_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -14691,16 +12946,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
+            /** @description The request clashes with the current state. Codes: `task_closed`, `task_held_by_other`, `task_not_taken`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -14709,25 +12955,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -14736,8 +12964,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14745,7 +12973,62 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+        };
+    };
+    ViolationsExportCsvExportViolations: {
+        parameters: {
+            query?: {
+                provider_id?: string | null;
+                technician_id?: string | null;
+                since?: string | null;
+                until?: string | null;
+                include_voided?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/csv; charset=utf-8` (RFC 4180, CRLF), streamed as an attachment: a header row of the list item's field names (stable English snake_case), then one line per item with its JSON values — times UTC in ISO 8601 with `Z`, `true`/`false`, empty cells for nulls, lists and objects as compact JSON, a leading `'` before text a spreadsheet would run as a formula. */
+            200: {
+                headers: {
+                    /** @description ``attachment; filename="<list>-<yyyymmdd>-<hhmmss>.csv"`` (UTC). */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_period`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14782,16 +13065,7 @@ export interface operations {
                     "application/json": components["schemas"]["ViolationOut"][];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -14800,7 +13074,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14809,52 +13083,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_period`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -14863,16 +13092,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -14908,7 +13128,7 @@ export interface operations {
                     "application/json": components["schemas"]["SmsInboundOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -14917,7 +13137,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `bad_signature`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -14926,7 +13146,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `sms_gateway_disabled`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -14935,34 +13155,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -14971,16 +13164,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -14989,16 +13173,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15034,7 +13209,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReceiptOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -15043,7 +13218,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `bad_signature`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -15052,7 +13227,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `sms_gateway_disabled`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15061,34 +13236,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -15097,16 +13245,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -15115,16 +13254,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -15162,7 +13292,7 @@ export interface operations {
                     "application/json": components["schemas"]["CallRecordsOut"];
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -15171,7 +13301,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No valid access token. */
+            /** @description No valid access token. Codes: `bad_signature`, `bad_timestamp`, `device_revoked`, `not_authenticated`, `stale_timestamp`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -15180,7 +13310,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The caller's role or scope does not allow this. */
+            /** @description The caller's role or scope does not allow this. Codes: `call_records_disabled`, `device_not_enrolled`, `device_revoked`. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -15189,34 +13319,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body arrived too slowly; nothing of it was kept, send it again. */
-            408: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request clashes with the current state. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request body or the blob is larger than allowed. */
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -15225,16 +13328,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The blob's type is not accepted. */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -15243,7 +13337,2343 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Too many requests; see Retry-After. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    I18NLabelsLabels: {
+        parameters: {
+            query?: {
+                /** @description ``zh-CN`` or ``en``; else ``Accept-Language``, else zh-CN */
+                lang?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LabelsOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    UsersUserIdCalendarExceptionsListExceptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExceptionOut"][];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `provider_not_found`, `technician_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    UsersUserIdCalendarExceptionsAddException: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExceptionIn"];
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExceptionOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `provider_not_found`, `technician_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_days`, `invalid_hours`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    UsersUserIdCalendarGetCalendar: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `technician_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    UsersUserIdCalendarPutCalendar: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CalendarIn"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `technician_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `incomplete_position`, `invalid_hours`, `invalid_text`, `invalid_time`, `invalid_value`, `invalid_weekday`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ProvidersProviderIdCalendarExceptionsListProviderExceptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExceptionOut"][];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `provider_not_found`, `technician_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ProvidersProviderIdCalendarExceptionsAddProviderException: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExceptionIn"];
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExceptionOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `provider_not_found`, `technician_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_days`, `invalid_hours`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ProvidersProviderIdCalendarExceptionsExceptionIdDeleteException: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider_id: string;
+                exception_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `calendar_exception_not_found`, `provider_not_found`, `technician_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ProvidersProviderIdServiceAreasListAreas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceAreaOut"][];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `provider_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ProvidersProviderIdServiceAreasAddArea: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServiceAreaIn"];
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceAreaOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `provider_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `provider_not_covering_city`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ProvidersProviderIdServiceAreasAreaIdDeleteArea: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider_id: string;
+                area_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, nothing follows */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `provider_not_found`, `service_area_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    CitiesCityIdDispatchGetCityDispatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                city_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CityDispatchOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `city_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    CitiesCityIdDispatchSetCityDispatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                city_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CityDispatchIn"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CityDispatchOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `brand_staff_only`, `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `city_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    JobsJobIdDispatchChoiceIdAcceptAccept: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+                choice_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChoiceOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `provider_forbidden`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `dispatch_choice_not_found`, `job_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. Codes: `choice_not_open`, `job_closed`, `technician_busy`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `override_reason_required`, `provider_inactive`, `provider_not_covering_city`, `technician_inactive`, `technician_not_in_provider`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_provider`, `unknown_technician`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    JobsJobIdDispatchChoiceIdDeclineDecline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+                choice_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeclineIn"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChoiceOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `dispatch_choice_not_found`, `job_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. Codes: `choice_not_open`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    JobsJobIdDispatchListChoices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChoiceOut"][];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    JobsJobIdDispatchRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DispatchRunIn"];
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChoiceOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. Codes: `job_closed`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_time`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    DispatchAlertsAlertIdAcknowledgeAcknowledge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `dispatch_alert_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    DispatchAlertsListAlerts: {
+        parameters: {
+            query?: {
+                /** @description true: only unacknowledged */
+                open?: boolean;
+                audience?: "provider" | "call_center" | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertPage"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    DispatchPlansPlanIdAcceptAccept: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                plan_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["dispatch_plan_schemas_PlanOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `plan_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. Codes: `plan_not_open`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    DispatchPlansPlanIdDiscardDiscard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                plan_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["dispatch_plan_schemas_PlanOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `plan_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. Codes: `plan_not_open`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    DispatchPlansPlanIdGetPlan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                plan_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["dispatch_plan_schemas_PlanOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `plan_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    DispatchPlansListPlans: {
+        parameters: {
+            query: {
+                city_id: string;
+                /** @description the local day */
+                day?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["dispatch_plan_schemas_PlanPage"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    DispatchPlansPropose: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlanIn"];
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["dispatch_plan_schemas_PlanOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `city_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_hours`, `invalid_text`, `invalid_time`, `invalid_time_limit`, `invalid_value`, `invalid_weekday`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    MaintenancePlansListPlans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["maintenance_schemas_PlanPage"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    MaintenancePlansCreatePlan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlanCreate"];
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["maintenance_schemas_PlanOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`, `unknown_appliance`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    MaintenancePlansPlanIdGetPlan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                plan_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["maintenance_schemas_PlanOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `maintenance_plan_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    MaintenanceRunRunNow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. Codes: `technician_busy`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    MaintenanceScheduleSchedule: {
+        parameters: {
+            query?: {
+                /** @description due (within lead time or a job open), overdue, done, upcoming */
+                state?: "due" | "overdue" | "done" | "upcoming" | null;
+                city_id?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SchedulePage"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    AuditEventsExportCsvExportEvents: {
+        parameters: {
+            query?: {
+                /** @description The kind of object */
+                entity?: "customer" | "customer_phone" | "appliance" | "job" | "fee_policy" | "evidence_rules" | "checklist" | "kb_article" | "user" | "device" | "city" | "provider" | null;
+                /** @description One object's id (with `entity`) */
+                entity_id?: string | null;
+                /** @description Who acted (a user id) */
+                actor_id?: string | null;
+                /** @description `create`, `update`, `delete` */
+                action?: "create" | "update" | "delete" | null;
+                /** @description At or after this instant */
+                from?: string | null;
+                /** @description Before this instant */
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/csv; charset=utf-8` (RFC 4180, CRLF), streamed as an attachment: a header row of the list item's field names (stable English snake_case), then one line per item with its JSON values — times UTC in ISO 8601 with `Z`, `true`/`false`, empty cells for nulls, lists and objects as compact JSON, a leading `'` before text a spreadsheet would run as a formula. */
+            200: {
+                headers: {
+                    /** @description ``attachment; filename="<list>-<yyyymmdd>-<hhmmss>.csv"`` (UTC). */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_period`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    AuditEventsListEvents: {
+        parameters: {
+            query?: {
+                /** @description The kind of object */
+                entity?: "customer" | "customer_phone" | "appliance" | "job" | "fee_policy" | "evidence_rules" | "checklist" | "kb_article" | "user" | "device" | "city" | "provider" | null;
+                /** @description One object's id (with `entity`) */
+                entity_id?: string | null;
+                /** @description Who acted (a user id) */
+                actor_id?: string | null;
+                /** @description `create`, `update`, `delete` */
+                action?: "create" | "update" | "delete" | null;
+                /** @description At or after this instant */
+                from?: string | null;
+                /** @description Before this instant */
+                to?: string | null;
+                limit?: number;
+                /** @description `next_cursor` of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventPage"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_cursor`, `invalid_period`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    CTokenNotHomeNotHome: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Redirect Response */
+            201: {
+                headers: {
+                    /** @description target path for the redirect */
+                    location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_form`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `form_expired`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. Codes: `no_not_home_claim`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. Codes: `rate_limited`. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -15252,7 +15682,612 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. */
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    CTokenPage: {
+        parameters: {
+            query?: {
+                lang?: string | null;
+                done?: string | null;
+            };
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. Codes: `rate_limited`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    CTokenRescheduleReschedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Redirect Response */
+            201: {
+                headers: {
+                    /** @description target path for the redirect */
+                    location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_form`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `form_expired`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. Codes: `reschedule_not_possible`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. Codes: `rate_limited`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    CTokenSatisfactionSatisfaction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Redirect Response */
+            201: {
+                headers: {
+                    /** @description target path for the redirect */
+                    location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_form`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `form_expired`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request clashes with the current state. Codes: `visit_not_completed`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. Codes: `rate_limited`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    JobsJobIdCustomerAnswersAnswers: {
+        parameters: {
+            query?: {
+                kind?: "reschedule" | "not_home" | "satisfaction" | null;
+            };
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerAnswerOut"][];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    JobsJobIdCustomerLinksListLinks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerLinkOut"][];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    JobsJobIdCustomerLinksMakeLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["customer_page_routes_LinkIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerLinkOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`, `malformed_json`, `too_deeply_nested`, `unknown_field`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body or the blob is larger than allowed. Codes: `request_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    JobsJobIdCustomerLinksLinkIdRevokeRevokeLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+                link_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerLinkOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `customer_link_not_found`, `job_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ProvidersProviderIdStatementsMonthProviderStatement: {
+        parameters: {
+            query?: {
+                /** @description `json` (default), `csv` (one row per line, an attachment) or `html` (a printable page in `lang`, else the user's language, else the browser's; money as ¥) */
+                format?: "json" | "csv" | "html";
+                lang?: string | null;
+            };
+            header?: never;
+            path: {
+                provider_id: string;
+                month: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatementOut"];
+                };
+            };
+            /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`, `role_forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `provider_not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_month`, `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Temporarily unavailable; nothing was lost, retry after Retry-After seconds. Codes: `retry_later`. */
             503: {
                 headers: {
                     [name: string]: unknown;
