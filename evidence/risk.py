@@ -87,7 +87,7 @@ class WeightSet:
 
 
 DEFAULT = WeightSet(
-    version="default-1",
+    version="default-2",  # the trace factors (default-1: before them)
     intercepts={"not_home": -2.2, "unable": -2.5, "completion": -3.5, "status_check": -3.0},
     weights={
         # Where the phone was: ``fence`` and ``photo_gps`` are log-likelihood ratios / 4.

@@ -176,7 +176,7 @@ def test_fabricated_not_home_ranks_first_and_contradicted_moves_everything(
     # The graded model names the evidence itself (where, calls, photo, timing).
     assert {"fence", "calls", "no_door_photo", "claim_before_window"} <= reasons
     assert top["risk_probability"] >= 0.5 > second["risk_probability"]
-    assert top["risk_model"] == "default-1"
+    assert top["risk_model"] == "default-2"
     assert all(f["words"].endswith(f"{f['contribution']:+.1f}") for f in top["risk_factors"])
     # A not-home claim is due within two hours of arriving.
     claimed = datetime.fromisoformat(top["claimed_at"])
