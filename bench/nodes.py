@@ -50,7 +50,7 @@ from typing import Any
 
 import httpx
 
-from bench import loadgen
+from bench import loadgen, server_metrics
 from bench.balancer import Nginx, ensure_nginx
 from bench.fleet import Fleet, FleetOptions, Served, demo_world, server_env, start_doorstep
 from bench.harness import Progress, percentile
@@ -184,6 +184,12 @@ async def _drop_database(admin_url: str, url: str) -> None:
         await conn.close()
 
 
+def _served(url: str) -> int:
+    """Requests a node has answered so far, by its own metrics (0 if unreadable)."""
+    seen = server_metrics.scrape(url)
+    return int(sum(seen.get("doorstep_request_duration_seconds_count", {}).values()))
+
+
 def _redis_ok(url: str) -> bool:
     import redis
 
@@ -311,9 +317,14 @@ def run(options: NodesOptions, progress: Progress | None = None) -> dict[str, An
                 fleet.phase("first_sync", proxy.url, users)
                 for count in (1, 2):
                     proxy.upstreams = [n.port for n in nodes[:count]]
+                    before = [_served(n.url) for n in nodes]
                     progress.update(f"[bench] nodes: {len(users)} phones polling {count} node(s)")
                     phase = fleet.phase("poll", proxy.url, users, seconds=options.seconds)
                     result[f"nodes_{count}"] = phase
+                    # each node's own count of what it answered (its /metrics)
+                    phase["node_requests"] = {
+                        str(n.port): _served(n.url) - b for n, b in zip(nodes, before, strict=True)
+                    }
                     progress.done(
                         f"[bench] nodes: {count} node(s): {phase['requests_per_second']:.0f} "
                         f"req/s, p99 {phase['latency'].get('p99_ms', 0):.0f} ms, "

@@ -11,7 +11,8 @@ happen, completed by what every route of a kind can answer:
 
 - a route that is not public: 401 from the access-token check and the account check
   (``server.auth``); a route with guards: 403 from them;
-- a route with parameters or a body: 422 from the input rules (``sync.validation``);
+- a route with parameters or a body: 422 from the input rules (``sync.validation``) and
+  400 ``invalid_request`` (a parameter Litestar cannot parse);
   a body: 400 ``malformed_json``, ``unknown_field``, ``invalid_request`` and 413
   ``request_too_large``;
 - every route: 503 ``retry_later`` (the database away) and 422 ``invalid_value``.
@@ -41,7 +42,10 @@ BODY_CODES: Codes = {  # the framework's, named in server.http_errors
     413: {"request_too_large"},
 }
 EVERY_ROUTE: Codes = {503: {"retry_later"}}
-INPUT_CODES: Codes = {422: {"invalid_value"}}  # a value the database cannot hold
+INPUT_CODES: Codes = {
+    422: {"invalid_value"},  # a value the database cannot hold
+    400: {"invalid_request"},  # a parameter Litestar cannot parse (an enum, a UUID)
+}
 
 
 def _merge(into: Codes, more: Codes) -> Codes:
@@ -106,7 +110,28 @@ def _error_code(cls: type[DoorstepError], call: ast.Call) -> str | None:
         return None if first is None else f"{first}_not_found"
     if issubclass(cls, RetryLater):
         return "retry_later"
-    return first
+    return first if first is not None else _fixed_code(cls)
+
+
+def _fixed_code(cls: type[DoorstepError]) -> str | None:
+    """The code an error class gives itself (``super().__init__("customer_link_invalid",
+    …)`` in its own ``__init__``), for errors raised with no code at the call."""
+    init = cls.__dict__.get("__init__")
+    if init is None or not cls.__module__.startswith(OURS):
+        return None
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "__init__"
+            and node.args
+        ):
+            return _literal(node.args[0])
+    return None
 
 
 def _unwrap(obj: Any) -> Callable[..., Any] | None:

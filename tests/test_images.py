@@ -231,3 +231,12 @@ def test_background_threads_run_the_work_at_lower_priority() -> None:
     assert name.startswith("doorstep-images")
     if sys.platform == "linux":
         assert mine == min(19, here + images.BACKGROUND_NICENESS)
+
+
+def test_corrupt_bytes_are_refused_after_the_pdf_renderer_was_loaded() -> None:
+    """WeasyPrint's import loosens Pillow for the whole process; a report rendered
+    before an upload must not let a truncated photo in."""
+    from server.reports.pdf import available
+
+    available()
+    assert _rejected(photos.truncated(photos.make_jpeg())) == "corrupt_image"

@@ -34,6 +34,12 @@ def _weasyprint() -> Any:
     except (ImportError, OSError) as exc:  # OSError: Pango's shared library is missing
         log.warning("PDF rendering unavailable: %s", exc)
         return None
+    # WeasyPrint's import sets Pillow's process-wide LOAD_TRUNCATED_IMAGES, which would
+    # let a truncated photo through sync.images' checks: the report's images are whole
+    # (verified when uploaded), so the strict default comes back.
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     return weasyprint
 
 
