@@ -155,6 +155,13 @@ export function date(ymd) {
   return Number.isNaN(d.getTime()) ? String(ymd) : fmt("ymd", "UTC").format(d);
 }
 
+/** The calendar date `n` days after `ymd` ("2026-12-03" + 1 → "2026-12-04"). */
+export function addDays(ymd, n) {
+  const d = new Date(`${String(ymd).slice(0, 10)}T12:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
 function ymdIn(d, tz) {
   return fmt("ymd", tz).formatToParts(d).map((p) => p.value).join("");
 }

@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { h, replace, field, select, table, label, dateInput, fromInputs, windowText, day,
-  time, zoneOf } from "../dom.js";
+  time, zoneOf, addDays } from "../dom.js";
 import { go } from "../router.js";
 import { CONSOLE_ROLES } from "../roles.js";
 import { t, k } from "../i18n.js";
@@ -16,13 +16,6 @@ export const page = {
   render,
 };
 
-/** The calendar date `n` days after `ymd` ("2026-12-03"). */
-function ymdPlus(ymd, n) {
-  const d = new Date(`${ymd}T12:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + n);
-  return d.toISOString().slice(0, 10);
-}
-
 async function render(main, { query, current }) {
   const view = query.view === "week" ? "week" : "day";
   const tz = zoneOf(null); // the brand's zone
@@ -31,7 +24,7 @@ async function render(main, { query, current }) {
   const ymd = valid ? query.date : dateInput(new Date(), tz);
   const days = view === "week" ? 7 : 1;
   const first = fromInputs(ymd, "00:00", tz);
-  const end = fromInputs(ymdPlus(ymd, days), "00:00", tz);
+  const end = fromInputs(addDays(ymd, days), "00:00", tz);
   const board = await api("/board", { query: { day_start: first.toISOString(), days,
     limit: 200 } });
   if (!current()) return;
@@ -62,8 +55,8 @@ async function render(main, { query, current }) {
   if (!current()) return;
   const groups = [];
   for (let i = 0; i < days; i++) {
-    const d = fromInputs(ymdPlus(ymd, i), "00:00", tz);
-    const next = fromInputs(ymdPlus(ymd, i + 1), "00:00", tz);
+    const d = fromInputs(addDays(ymd, i), "00:00", tz);
+    const next = fromInputs(addDays(ymd, i + 1), "00:00", tz);
     groups.push({ label: day(d.toISOString(), tz), rows: jobs.filter((j) =>
       new Date(j.window_start) < next && new Date(j.window_end) > d) });
   }
