@@ -9,6 +9,7 @@ import { t, k } from "../i18n.js";
 import { go } from "../router.js";
 import { CONSOLE_ROLES, can } from "../roles.js";
 import { statusBadge, clockCell } from "./jobrows.js";
+import { fieldName, fieldValue } from "./fields.js";
 
 export const page = {
   path: "/jobs/:id",
@@ -154,16 +155,16 @@ function dt(term, value) {
 
 /** An event's data, readable: windows as times, ids as names when the page knows them. */
 function details(data, names, tz) {
-  const show = (v) => {
+  const show = (v, key) => {
     if (v && typeof v === "object" && "start" in v) return windowText(v.start, v.end, tz);
     if (v && typeof v === "object") {
-      return Object.entries(v).map(([k, x]) => `${label(k)} ${show(x)}`).join(", ");
+      return Object.entries(v).map(([k, x]) => `${fieldName(k)} ${show(x, k)}`).join(", ");
     }
-    return names[v] || (v === null ? "—" : String(v));
+    return names[v] || (v === null ? "—" : String(fieldValue(key, v)));
   };
   const entries = Object.entries(data || {}).filter(([, v]) => v !== null && v !== "");
   return entries.length
-    ? entries.map(([k, v]) => h("span", { class: "kv" }, `${label(k)}: ${show(v)}`))
+    ? entries.map(([k, v]) => h("span", { class: "kv" }, `${fieldName(k)}: ${show(v, k)}`))
     : "—";
 }
 

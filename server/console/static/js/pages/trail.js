@@ -10,6 +10,7 @@ import { h, replace, table, field, select, when, label, fromInputs, addDays, zon
 import { go } from "../router.js";
 import { t, k } from "../i18n.js";
 import { csvButton } from "./download.js";
+import { fieldName, fieldValue } from "./fields.js";
 
 export const page = {
   path: "/audit-trail",
@@ -109,8 +110,9 @@ function changes(e) {
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
   if (!keys.length) return h("span", { class: "muted" }, "—");
   return h("dl", { class: "changes" }, keys.flatMap((k) => [
-    h("dt", {}, label(k)),
-    h("dd", {}, e.action === "update" ? `${shown(before[k])} → ${shown(after[k])}`
-      : shown(e.action === "create" ? after[k] : before[k])),
+    h("dt", {}, fieldName(k)),
+    h("dd", {}, e.action === "update"
+      ? `${shown(fieldValue(k, before[k]))} → ${shown(fieldValue(k, after[k]))}`
+      : shown(fieldValue(k, e.action === "create" ? after[k] : before[k]))),
   ]));
 }
