@@ -472,6 +472,12 @@ def test_the_main_pages_in_chinese_then_english(console: Console) -> None:
         ("/callbacks", "回访队列", "zh-04-callbacks"),
         ("/scorecards", "绩效", "zh-05-scorecards"),
         ("/dead-letters", "未送达的短信", "zh-06-dead-letters"),
+        ("/alerts", "时限预警", "zh-08-alerts"),
+        ("/intake", "受理来电", "zh-09-intake"),
+        ("/plan", "日计划", "zh-10-plan"),
+        ("/calendar", "技师日程", "zh-11-calendar"),
+        ("/maintenance", "保养", "zh-12-maintenance"),
+        ("/audit-trail", "操作记录", "zh-13-audit-trail"),
     ]
     for path, heading, shot in pages:
         console.open(path)
@@ -512,6 +518,12 @@ def test_the_main_pages_in_chinese_then_english(console: Console) -> None:
         ("/callbacks", "Callback queue", "en-04-callbacks"),
         ("/scorecards", "Scorecards", "en-05-scorecards"),
         ("/dead-letters", "Undelivered messages", "en-06-dead-letters"),
+        ("/alerts", "SLA alerts", "en-08-alerts"),
+        ("/intake", "Take a call", "en-09-intake"),
+        ("/plan", "Day plan", "en-10-plan"),
+        ("/calendar", "Technician calendar", "en-11-calendar"),
+        ("/maintenance", "Maintenance", "en-12-maintenance"),
+        ("/audit-trail", "Audit trail", "en-13-audit-trail"),
     ]:
         console.open(path)
         console.text_in("main h1", heading)

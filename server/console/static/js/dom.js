@@ -145,11 +145,21 @@ const dash = () => "—";
 /** "12月3日周四 14:05" / "Thu, Dec 3, 14:05", in `tz` (default: the brand's zone). */
 export const when = (iso, tz = homeZone) => (iso ? fmt("when", tz).format(new Date(iso)) : dash());
 export const day = (iso, tz = homeZone) => (iso ? fmt("day", tz).format(new Date(iso)) : dash());
+/** "14:05", in `tz` (default: the brand's zone). */
+export const time = (iso, tz = homeZone) => (iso ? fmt("time", tz).format(new Date(iso))
+  : dash());
 /** A calendar date ("2026-12-03" as the API writes it) in the page's locale. */
 export function date(ymd) {
   if (!ymd) return dash();
   const d = new Date(`${String(ymd).slice(0, 10)}T12:00:00Z`);
   return Number.isNaN(d.getTime()) ? String(ymd) : fmt("ymd", "UTC").format(d);
+}
+
+/** The calendar date `n` days after `ymd` ("2026-12-03" + 1 → "2026-12-04"). */
+export function addDays(ymd, n) {
+  const d = new Date(`${String(ymd).slice(0, 10)}T12:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
 }
 
 function ymdIn(d, tz) {

@@ -4,18 +4,21 @@
 // choice when the API made one and confirms it or picks a candidate.
 
 import { api } from "../api.js";
-import { h, replace, field, select, flash, submitting, label, windowText } from "../dom.js";
+import { h, replace, field, select, flash, submitting, label, windowText, errorText, fromInputs,
+  zoneOf } from "../dom.js";
 import { go } from "../router.js";
+import { t, k } from "../i18n.js";
 
 export const page = {
   path: "/intake",
-  title: "Take a call",
-  nav: "Intake",
+  title: k("intake.title"),
+  nav: k("nav.intake"),
   roles: ["admin", "dispatcher"],
   render,
 };
 
-const KEYS = [["name", "name"], ["phone", "phone"], ["address", "address"]];
+const KEYS = () => [["name", t("customers.by_name")], ["phone", t("customers.by_phone")],
+  ["address", t("customers.by_address")]];
 const CATEGORIES = ["water_heater", "wall_boiler", "water_purifier", "smart_lock",
   "solar_heater", "other"];
 const KINDS = ["repair", "install", "maintenance", "delivery", "relocation"];
@@ -29,20 +32,21 @@ async function render(main, { query, current }) {
   if (!current()) return;
   const state = { customer: null, appliances: [], appliance: null };
 
-  const by = select("by", KEYS, query.by || "phone");
+  const by = select("by", KEYS(), query.by || "phone");
   by.id = "intake-by";
   const q = input("q", { type: "search", maxlength: 200, value: query.q || "" });
   const lookup = h("form", { class: "filters", id: "intake-lookup", role: "search",
-    "aria-label": "Find the caller" }, field("Find by", by), field("Search", q),
-    h("button", { type: "submit", class: "primary" }, "Find"),
+    "aria-label": t("intake.find_label") }, field(t("customers.find_by"), by),
+    field(t("customers.search"), q),
+    h("button", { type: "submit", class: "primary" }, t("customers.find")),
     h("button", { type: "button", id: "intake-new", onclick: () => pick(null) },
-      "New customer"));
+      t("intake.new_customer")));
   const matches = h("div", { id: "intake-matches" });
   const customerBox = h("section", { id: "intake-customer", "aria-labelledby": "ic-h" });
   const applianceBox = h("section", { id: "intake-appliance", "aria-labelledby": "ia-h" });
   const orderBox = h("section", { id: "intake-order", "aria-labelledby": "io-h" });
   const dispatchBox = h("section", { id: "intake-dispatch", "aria-live": "polite" });
-  replace(main, h("h1", { tabindex: "-1" }, "Take a call"), lookup, matches, customerBox,
+  replace(main, h("h1", { tabindex: "-1" }, t("intake.title")), lookup, matches, customerBox,
     applianceBox, orderBox, dispatchBox);
 
   lookup.addEventListener("submit", (ev) => {
@@ -54,7 +58,7 @@ async function render(main, { query, current }) {
         h("li", {}, h("button", { type: "button", class: "link pick-customer",
           onclick: () => pick(hist) },
         `${hist.customer.name} · ${hist.customer.address}`))))
-        : h("p", { class: "muted", role: "status" }, "No customer matches: create one."));
+        : h("p", { class: "muted", role: "status" }, t("intake.no_match")));
     });
   });
 
@@ -79,10 +83,10 @@ async function render(main, { query, current }) {
     const city = select("city_id", cities.map((x) => [x.id, x.name]), c.city?.id || c.city_id);
     city.id = "intake-city";
     const form = h("form", { id: "customer-form", class: "stack" },
-      field("Name", name), field("Phone", phone), field("Address", address),
-      field("City", city),
+      field(t("job.name"), name), field(t("intake.phone"), phone),
+      field(t("customers.address"), address), field(t("intake.city"), city),
       h("button", { type: "submit", class: "primary" },
-        state.customer ? "Save corrections" : "Create customer"));
+        state.customer ? t("intake.save_corrections") : t("intake.create_customer")));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       submitting(form, async () => {
@@ -94,22 +98,25 @@ async function render(main, { query, current }) {
             body: { ...body, ...(phone.value.trim() !== (c.phones?.[0]?.number || "")
               ? { phones } : {}) } })
           : await api("/customers", { method: "POST", body: { ...body, phones } });
-        flash(state.customer ? "Customer corrected." : `Customer ${saved.name} created.`);
+        flash(state.customer ? t("intake.customer_corrected")
+          : t("intake.customer_created", { name: saved.name }));
         state.customer = saved;
         renderCustomer();
         renderAppliance();
         renderOrder();
       });
     });
-    replace(customerBox, h("h2", { id: "ic-h" }, state.customer ? "Customer" : "New customer"),
+    replace(customerBox, h("h2", { id: "ic-h" }, state.customer ? t("col.customer")
+      : t("intake.new_customer")),
       form);
   }
 
   function renderAppliance() {
     if (!state.customer) return replace(applianceBox);
     const a = state.appliance || {};
-    const which = select("appliance", [["", "a new appliance"],
-      ...state.appliances.map((x) => [x.id, `${label(x.category)} ${x.brand} ${x.model}`])],
+    const which = select("appliance", [["", t("intake.new_appliance")],
+      ...state.appliances.map((x) => [x.id,
+        `${label(x.category, "appliance_category")} ${x.brand} ${x.model}`])],
     a.id);
     which.id = "intake-which-appliance";
     which.addEventListener("change", () => {
@@ -117,15 +124,17 @@ async function render(main, { query, current }) {
       renderAppliance();
       renderOrder();
     });
-    const category = select("category", CATEGORIES.map((x) => [x, label(x)]), a.category);
+    const category = select("category", CATEGORIES.map((x) => [x, label(x, "appliance_category")]), a.category);
     category.id = "intake-category";
     const brand = input("brand", { maxlength: 64, value: a.brand || "" });
     const model = input("model", { maxlength: 120, value: a.model || "" });
     const serial = input("serial", { maxlength: 120, value: a.serial || "" });
-    const form = h("form", { id: "appliance-form", class: "stack" }, field("Appliance", which),
-      field("Category", category), field("Brand", brand), field("Model", model),
-      field("Serial", serial),
-      h("button", { type: "submit" }, state.appliance ? "Save appliance" : "Add appliance"));
+    const form = h("form", { id: "appliance-form", class: "stack" },
+      field(t("customers.appliance"), which), field(t("intake.category"), category),
+      field(t("intake.brand"), brand), field(t("intake.model"), model),
+      field(t("customers.serial"), serial),
+      h("button", { type: "submit" }, state.appliance ? t("intake.save_appliance")
+        : t("intake.add_appliance")));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       submitting(form, async () => {
@@ -136,22 +145,23 @@ async function render(main, { query, current }) {
           : await api(`/customers/${state.customer.id}/appliances`, { method: "POST", body });
         state.appliances = [...state.appliances.filter((x) => x.id !== saved.id), saved];
         state.appliance = saved;
-        flash("Appliance saved.");
+        flash(t("intake.appliance_saved"));
         renderAppliance();
         renderOrder();
       });
     });
-    replace(applianceBox, h("h2", { id: "ia-h" }, "Appliance"), form);
+    replace(applianceBox, h("h2", { id: "ia-h" }, t("customers.appliance")), form);
   }
 
   function renderOrder() {
     if (!state.customer) return replace(orderBox);
-    const kind = select("kind", KINDS.map((k) => [k, label(k)]), state.appliance ? "repair"
+    const tz = zoneOf(state.customer.city?.id || state.customer.city_id);
+    const kind = select("kind", KINDS.map((x) => [x, label(x, "job_kind")]), state.appliance ? "repair"
       : "install");
     kind.id = "intake-kind";
-    const priority = select("priority", [["normal", "normal"], ["urgent", "urgent"]]);
+    const priority = select("priority", ["normal", "urgent"].map((x) => [x, label(x, "job_priority")]));
     priority.id = "intake-priority";
-    const source = select("source", [["call", "call"], ["sale", "sale"]]);
+    const source = select("source", ["call", "sale"].map((x) => [x, label(x, "job_source")]));
     source.id = "intake-source";
     const ref = input("external_ref", { maxlength: 64 });
     const date = input("date", { type: "date" });
@@ -161,13 +171,16 @@ async function render(main, { query, current }) {
       maxlength: 4000, rows: 2 });
     const form = h("form", { id: "order-form", class: "stack" },
       h("p", { class: "muted" }, state.appliance
-        ? `For ${label(state.appliance.category)} ${state.appliance.model}`
-        : "No appliance chosen (an install or a delivery)."),
-      field("Kind", kind), field("Priority", priority), field("Source", source),
-      field("Order reference", ref, "The shop's sale or the brand's order number."),
-      field("Day", date, "Leave the day empty for a pending appointment."),
-      field("From", from), field("To", to), field("What is wrong", desc),
-      h("button", { type: "submit", class: "primary" }, "Create work order"));
+        ? t("intake.for_appliance", { appliance: `${label(state.appliance.category,
+          "appliance_category")} ${state.appliance.model}` })
+        : t("intake.no_appliance")),
+      field(t("col.kind"), kind), field(t("intake.priority"), priority),
+      field(t("intake.source"), source),
+      field(t("intake.order_ref"), ref, t("intake.order_ref_hint")),
+      field(t("intake.day"), date, tz ? `${t("intake.day_hint")} ${t("job.zone_hint",
+        { zone: tz })}` : t("intake.day_hint")),
+      field(t("job.from"), from), field(t("job.to"), to), field(t("intake.what_is_wrong"), desc),
+      h("button", { type: "submit", class: "primary" }, t("intake.create_order")));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       submitting(form, async () => {
@@ -176,41 +189,47 @@ async function render(main, { query, current }) {
         if (state.appliance) body.appliance_id = state.appliance.id;
         if (ref.value.trim()) body.external_ref = ref.value.trim();
         if (date.value) {
-          body.window_start = new Date(`${date.value}T${from.value || "09:00"}`).toISOString();
-          body.window_end = new Date(`${date.value}T${to.value || "11:00"}`).toISOString();
+          // typed in the city's clock, whatever the browser's zone
+          const s = fromInputs(date.value, from.value || "09:00", tz);
+          const e = fromInputs(date.value, to.value || "11:00", tz);
+          if (Number.isNaN(s.getTime()) || Number.isNaN(e.getTime())) {
+            throw new Error(t("job.enter_times"));
+          }
+          body.window_start = s.toISOString();
+          body.window_end = e.toISOString();
         }
         const job = await api("/jobs", { method: "POST", body });
-        flash(`Work order ${job.number} created.`);
-        await renderDispatch(job);
+        flash(t("intake.order_created", { number: job.number }));
+        await renderDispatch(job, tz);
       });
     });
-    replace(orderBox, h("h2", { id: "io-h" }, "Work order"), form);
+    replace(orderBox, h("h2", { id: "io-h" }, t("intake.work_order")), form);
   }
 
-  async function renderDispatch(job) {
+  async function renderDispatch(job, tz) {
     const cands = await api(`/jobs/${job.id}/candidates`);
     const choice = job.dispatch || job.dispatch_choice || null;
     const assign = (c) => api(`/jobs/${job.id}/assign`, { method: "POST",
       body: { provider_id: c.provider_id, technician_id: c.technician_id,
-        reason: "chosen at intake" } })
+        reason: t("intake.assign_reason") } })
       .then((done) => {
-        flash(`${done.number} assigned to ${c.full_name}.`);
-        replace(dispatchBox, h("h2", {}, "Dispatch"),
-          h("p", { id: "intake-assigned" }, `${done.number} assigned to ${c.full_name}, `,
-            windowText(done.window_start, done.window_end), ". ",
-            h("a", { href: `#/jobs/${done.id}` }, "Open the job")));
-      }).catch((err) => flash(err.message, "error"));
-    replace(dispatchBox, h("h2", {}, `Dispatch ${job.number}`),
-      choice ? h("p", { id: "intake-choice" }, "Automatic choice: ",
-        choice.summary || (choice.reasons || []).join("; ")) : null,
+        flash(t("intake.assigned_flash", { number: done.number, name: c.full_name }));
+        replace(dispatchBox, h("h2", {}, t("intake.dispatch")),
+          h("p", { id: "intake-assigned" }, t("intake.assigned", { number: done.number,
+            name: c.full_name, window: windowText(done.window_start, done.window_end, tz) }),
+          " ", h("a", { href: `#/jobs/${done.id}` }, t("intake.open_job"))));
+      }).catch((err) => flash(errorText(err), "error"));
+    replace(dispatchBox, h("h2", {}, t("intake.dispatch_number", { number: job.number })),
+      choice ? h("p", { id: "intake-choice" }, t("intake.auto_choice", {
+        summary: choice.summary || (choice.reasons || []).join("; ") })) : null,
       cands.length ? h("ol", { id: "intake-candidates" }, cands.map((c) => h("li", {},
-        `${c.full_name} (${label(c.skill_level) || "—"}${c.is_installer ? ", the installer" : ""}`
-          + `, ${c.open_jobs} open jobs) `,
+        t(c.is_installer ? "intake.candidate_installer" : "intake.candidate", {
+          name: c.full_name, skill: label(c.skill_level, "skill_level"), n: c.open_jobs }), " ",
         h("button", { type: "button", class: "assign-candidate",
-          dataset: { technician: c.technician_id }, onclick: () => assign(c) }, "Assign"))))
-        : h("p", { class: "muted" }, "No candidate technician: assign it from the job page."),
-      h("p", {}, h("a", { href: `#/jobs/${job.id}` }, "Open the job"), " · ",
+          dataset: { technician: c.technician_id }, onclick: () => assign(c) }, t("job.assign")))))
+        : h("p", { class: "muted" }, t("intake.no_candidate")),
+      h("p", {}, h("a", { href: `#/jobs/${job.id}` }, t("intake.open_job")), " · ",
         h("button", { type: "button", class: "link", onclick: () => go("/intake", {}) },
-          "Next call")));
+          t("intake.next_call"))));
   }
 }

@@ -4,11 +4,12 @@
 
 import { api } from "../api.js";
 import { h, replace, table, field, select, submitting, flash, when, windowText, label,
-  dateInput, timeInput, fromInputs, zoneOf } from "../dom.js";
+  dateInput, timeInput, fromInputs, zoneOf, num } from "../dom.js";
 import { t, k } from "../i18n.js";
 import { go } from "../router.js";
 import { CONSOLE_ROLES, can } from "../roles.js";
 import { statusBadge, clockCell } from "./jobrows.js";
+import { fieldName, fieldValue } from "./fields.js";
 
 export const page = {
   path: "/jobs/:id",
@@ -18,7 +19,24 @@ export const page = {
 };
 
 const CLOSED = ["completed", "cancelled", "closed"];
-const STEPS = { order: "Order", visit: "Visit", callback: "Callback", closed: "Closed" };
+const STEPS = { order: "job.step_order", visit: "job.step_visit", callback: "job.step_callback",
+  closed: "job.step_closed" };
+const STEP_STATES = { done: "job.step_done", pending: "job.step_pending",
+  failed: "job.step_failed", reopened: "job.step_reopened" };
+const OUTCOMES = ["confirmed", "contradicted", "unreachable", "rescheduled", "superseded"];
+const CLOSED_WHY = { callback_confirmed: "job.closed_confirmed",
+  callback_unreachable: "job.closed_unreachable" };
+
+/** A step's detail: an unable reason, a callback's state or result, why it closed. */
+function stepDetail(step, detail) {
+  if (step === "visit") return label(detail, "unable_reason");
+  if (step === "callback") {
+    if (OUTCOMES.includes(detail)) return label(detail, "outcome");
+    return detail === "waiting" ? t("job.callback_waiting") : label(detail, "callback_state");
+  }
+  if (step === "closed" && CLOSED_WHY[detail]) return t(CLOSED_WHY[detail]);
+  return label(detail);
+}
 
 async function render(main, { params, user, current }) {
   const id = params.id;
@@ -74,7 +92,7 @@ async function render(main, { params, user, current }) {
         facts, h("h2", {}, t("col.customer")), customerBox),
       actions.length ? h("section", { "aria-labelledby": "act-h", class: "actions" },
         h("h2", { id: "act-h" }, t("job.actions")), actions) : null),
-    loop ? loopSection(loop) : null,
+    loop ? loopSection(loop, tz) : null,
     h("section", { "aria-labelledby": "hist-h" }, h("h2", { id: "hist-h" }, t("job.history")),
       table({ id: "history", caption: t("job.history_caption"), columns: [
         { label: t("col.when"), cell: (e) => when(e.at, tz) },
@@ -97,34 +115,35 @@ async function render(main, { params, user, current }) {
 }
 
 /** The closed loop: order → visit → callback → closed, and the two satisfactions. */
-function loopSection(loop) {
+function loopSection(loop, tz) {
   const steps = h("ol", { class: "loop", id: "loop" }, loop.steps.map((s) =>
     h("li", { class: s.state, "data-step": s.step, "data-state": s.state },
-      h("b", {}, STEPS[s.step] || s.step), " ", label(s.state),
-      s.detail ? ` · ${label(s.detail)}` : "", s.at ? h("small", { class: "block muted" },
-        when(s.at)) : null)));
-  return h("section", { "aria-labelledby": "loop-h" }, h("h2", { id: "loop-h" }, "Closed loop"),
-    steps,
+      h("b", {}, STEPS[s.step] ? t(STEPS[s.step]) : s.step), " ",
+      STEP_STATES[s.state] ? t(STEP_STATES[s.state]) : label(s.state),
+      s.detail ? ` · ${stepDetail(s.step, s.detail)}` : "",
+      s.at ? h("small", { class: "block muted" }, when(s.at, tz)) : null)));
+  return h("section", { "aria-labelledby": "loop-h" },
+    h("h2", { id: "loop-h" }, t("job.loop")), steps,
     h("dl", { class: "facts" },
-      dt("Callback result", loop.callback_result ? label(loop.callback_result) : "—"),
-      dt("Satisfaction (auditor)", loop.callback_satisfaction
-        ? label(loop.callback_satisfaction) : "—"),
-      dt("Satisfaction (customer's page)", h("span", { id: "customer-satisfaction" },
-        loop.customer_satisfaction ? label(loop.customer_satisfaction) : "—")),
-      loop.reopened ? dt("Reopened", String(loop.reopened)) : null));
+      dt(t("job.callback_result"), label(loop.callback_result, "outcome")),
+      dt(t("job.satisfaction_auditor"), label(loop.callback_satisfaction, "satisfaction")),
+      dt(t("job.satisfaction_customer"), h("span", { id: "customer-satisfaction" },
+        label(loop.customer_satisfaction, "satisfaction"))),
+      loop.reopened ? dt(t("job.reopened"), num(loop.reopened)) : null));
 }
 
 /** A new link to the customer's page, to read out or send again. */
 function customerLinkForm(job) {
   const out = h("p", { id: "customer-link-out", "aria-live": "polite" });
   const form = h("form", { id: "customer-link-form" },
-    h("h3", {}, "Customer page"),
-    h("button", { type: "submit" }, "Make a customer page link"), out);
+    h("h3", {}, t("job.customer_page")),
+    h("button", { type: "submit" }, t("job.make_customer_link")), out);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     submitting(form, async () => {
       const link = await api(`/jobs/${job.id}/customer-links`, { method: "POST", body: {} });
-      replace(out, h("code", {}, link.url), ` (until ${when(link.expires_at)})`);
+      replace(out, h("code", {}, link.url), " ",
+        t("job.link_until", { time: when(link.expires_at, zoneOf(job.city_id)) }));
     });
   });
   return form;
@@ -136,16 +155,16 @@ function dt(term, value) {
 
 /** An event's data, readable: windows as times, ids as names when the page knows them. */
 function details(data, names, tz) {
-  const show = (v) => {
+  const show = (v, key) => {
     if (v && typeof v === "object" && "start" in v) return windowText(v.start, v.end, tz);
     if (v && typeof v === "object") {
-      return Object.entries(v).map(([k, x]) => `${label(k)} ${show(x)}`).join(", ");
+      return Object.entries(v).map(([k, x]) => `${fieldName(k)} ${show(x, k)}`).join(", ");
     }
-    return names[v] || (v === null ? "—" : String(v));
+    return names[v] || (v === null ? "—" : String(fieldValue(key, v)));
   };
   const entries = Object.entries(data || {}).filter(([, v]) => v !== null && v !== "");
   return entries.length
-    ? entries.map(([k, v]) => h("span", { class: "kv" }, `${label(k)}: ${show(v)}`))
+    ? entries.map(([k, v]) => h("span", { class: "kv" }, `${fieldName(k)}: ${show(v, k)}`))
     : "—";
 }
 
