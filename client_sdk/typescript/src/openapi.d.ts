@@ -6484,6 +6484,15 @@ export interface operations {
                     "application/json": components["schemas"]["Board"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -7086,6 +7095,15 @@ export interface operations {
                     "application/json": components["schemas"]["Candidate"][];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -7251,6 +7269,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -7446,6 +7473,15 @@ export interface operations {
                     "application/json": components["schemas"]["JobPage"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -7610,6 +7646,15 @@ export interface operations {
                     "text/csv": unknown;
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -7666,6 +7711,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -7735,6 +7789,15 @@ export interface operations {
                     "application/json": components["schemas"]["JobEventOut"][];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -7802,6 +7865,15 @@ export interface operations {
                     "application/json": components["schemas"]["LoopOut"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -7867,6 +7939,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobPage"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -8028,6 +8109,15 @@ export interface operations {
                     "application/json": components["schemas"]["RepeatRepairPage"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -8185,6 +8275,15 @@ export interface operations {
                     "application/json": components["schemas"]["DeadLetters"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -8242,6 +8341,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NotificationOut"][];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -8309,6 +8417,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NotificationOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -8463,6 +8580,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApplianceOut"][];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -8621,6 +8747,15 @@ export interface operations {
                     "application/json": components["schemas"]["CustomerOut"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -8777,6 +8912,15 @@ export interface operations {
                     "application/json": components["schemas"]["CustomerHistory"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -8851,6 +8995,15 @@ export interface operations {
                     "application/json": components["schemas"]["CustomerLookupResult"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -8907,6 +9060,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApplianceOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -9200,6 +9362,15 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderOut"][];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -9343,6 +9514,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProviderOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -9507,6 +9687,15 @@ export interface operations {
                     "application/json": components["schemas"]["UserPage"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -9650,6 +9839,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -9808,6 +10006,15 @@ export interface operations {
                     "application/json": components["schemas"]["DeviceOut"][];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -9875,6 +10082,15 @@ export interface operations {
                     "application/json": components["schemas"]["DeviceOut"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -9940,6 +10156,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FeePolicyOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -10230,6 +10455,15 @@ export interface operations {
                     "application/json": components["schemas"]["KbArticleOut"][];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -10461,6 +10695,15 @@ export interface operations {
                     "application/json": components["schemas"]["LedgerRowOut"][];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -10518,6 +10761,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChainReport"][];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -10656,6 +10908,15 @@ export interface operations {
                     "application/json": components["schemas"]["JobPacket"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -10725,6 +10986,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PullResponse"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -11142,6 +11412,15 @@ export interface operations {
                     "application/json": components["schemas"]["VerdictOut"][];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -11209,7 +11488,7 @@ export interface operations {
                     "image/jpeg": unknown;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`. */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`, `invalid_request`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11285,7 +11564,7 @@ export interface operations {
                     "image/*": string;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`. */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`, `invalid_request`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11365,7 +11644,7 @@ export interface operations {
                     "application/json": null;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`. */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`, `invalid_request`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11466,7 +11745,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`. */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`, `invalid_request`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11578,7 +11857,7 @@ export interface operations {
                     "image/jpeg": unknown;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`. */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`, `invalid_request`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -11655,6 +11934,15 @@ export interface operations {
                     "text/event-stream": unknown;
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -11711,6 +11999,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ServiceReport"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -11780,6 +12077,15 @@ export interface operations {
                 };
                 content: {
                     "text/html": string;
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -11940,6 +12246,15 @@ export interface operations {
                     "application/pdf": string;
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -12005,6 +12320,15 @@ export interface operations {
                 };
                 content: {
                     "image/png": string;
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -12075,7 +12399,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`. */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_hash`, `invalid_request`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -12102,7 +12426,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. Codes: `photo_not_found`. */
+            /** @description No such resource, or not visible to the caller. Codes: `photo_not_found`, `report_link_invalid`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12153,7 +12477,16 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`, `report_link_invalid`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12204,7 +12537,16 @@ export interface operations {
                     "application/pdf": string;
                 };
             };
-            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`. */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `job_not_found`, `report_link_invalid`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12253,6 +12595,15 @@ export interface operations {
                     "image/png": string;
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -12271,7 +12622,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No such resource, or not visible to the caller. Codes: `signature_not_found`. */
+            /** @description No such resource, or not visible to the caller. Codes: `report_link_invalid`, `signature_not_found`. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -12329,6 +12680,15 @@ export interface operations {
                      *     1,0191a5a4-0000-7000-8000-0000000000aa,Westlake Home Service,12,10,0.8333,8,6,0.75,0.55,1,8,0.8,1,2,2,1.0,CNY,6000,200000,-194000
                      */
                     "text/csv; charset=utf-8": string;
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -12410,6 +12770,15 @@ export interface operations {
                     "text/csv; charset=utf-8": string;
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -12475,6 +12844,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Evidence"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -12553,6 +12931,15 @@ export interface operations {
                     "text/csv": unknown;
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -12609,6 +12996,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CallbackOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -12685,6 +13081,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CallbackPage"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -12843,6 +13248,15 @@ export interface operations {
                     "application/json": components["schemas"]["CallbackOut"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -12917,6 +13331,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CallbackOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -13001,6 +13424,15 @@ export interface operations {
                     "text/csv": unknown;
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -13063,6 +13495,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ViolationOut"][];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -13369,6 +13810,15 @@ export interface operations {
                     "application/json": components["schemas"]["LabelsOut"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -13425,6 +13875,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExceptionOut"][];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -13583,6 +14042,15 @@ export interface operations {
                     "application/json": components["schemas"]["CalendarOut"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -13737,6 +14205,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExceptionOut"][];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -13894,6 +14371,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -13959,6 +14445,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ServiceAreaOut"][];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -14116,6 +14611,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -14181,6 +14685,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CityDispatchOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -14338,6 +14851,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChoiceOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -14515,6 +15037,15 @@ export interface operations {
                     "application/json": components["schemas"]["ChoiceOut"][];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -14680,6 +15211,15 @@ export interface operations {
                     "application/json": components["schemas"]["AlertOut"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -14751,6 +15291,15 @@ export interface operations {
                     "application/json": components["schemas"]["AlertPage"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -14807,6 +15356,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["dispatch_plan_schemas_PlanOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -14885,6 +15443,15 @@ export interface operations {
                     "application/json": components["schemas"]["dispatch_plan_schemas_PlanOut"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -14961,6 +15528,15 @@ export interface operations {
                     "application/json": components["schemas"]["dispatch_plan_schemas_PlanOut"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -15028,6 +15604,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["dispatch_plan_schemas_PlanPage"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -15300,6 +15885,15 @@ export interface operations {
                     "application/json": components["schemas"]["maintenance_schemas_PlanOut"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -15427,6 +16021,15 @@ export interface operations {
                     "application/json": components["schemas"]["SchedulePage"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -15496,6 +16099,15 @@ export interface operations {
                 };
                 content: {
                     "text/csv": unknown;
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -15570,6 +16182,15 @@ export interface operations {
                     "application/json": components["schemas"]["AuditEventPage"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -15628,7 +16249,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_form`. */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_form`, `invalid_request`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -15655,8 +16276,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description No such resource, or not visible to the caller. Codes: `customer_link_invalid`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request clashes with the current state. Codes: `no_not_home_claim`. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Refused. Codes: `customer_link_expired`, `customer_link_revoked`. */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15716,6 +16355,15 @@ export interface operations {
                     "text/html": string;
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -15727,6 +16375,24 @@ export interface operations {
             };
             /** @description The caller's role or scope does not allow this. Codes: `device_not_enrolled`, `device_revoked`. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. Codes: `customer_link_invalid`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Refused. Codes: `customer_link_expired`, `customer_link_revoked`. */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15783,7 +16449,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_form`. */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_form`, `invalid_request`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -15810,8 +16476,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description No such resource, or not visible to the caller. Codes: `customer_link_invalid`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request clashes with the current state. Codes: `reschedule_not_possible`. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Refused. Codes: `customer_link_expired`, `customer_link_revoked`. */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15868,7 +16552,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_form`. */
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_form`, `invalid_request`. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -15895,8 +16579,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description No such resource, or not visible to the caller. Codes: `customer_link_invalid`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request clashes with the current state. Codes: `visit_not_completed`. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Refused. Codes: `customer_link_expired`, `customer_link_revoked`. */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15953,6 +16655,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CustomerAnswerOut"][];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -16020,6 +16731,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CustomerLinkOut"][];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
@@ -16179,6 +16899,15 @@ export interface operations {
                     "application/json": components["schemas"]["CustomerLinkOut"];
                 };
             };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
             401: {
                 headers: {
@@ -16249,6 +16978,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StatementOut"];
+                };
+            };
+            /** @description The request could not be read (malformed JSON, unknown field, wrong type). Codes: `invalid_request`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description No valid access token. Codes: `device_revoked`, `not_authenticated`, `token_expired`, `token_invalid`, `user_disabled`. */
