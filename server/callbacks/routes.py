@@ -4,6 +4,7 @@ SMS gateway's ``/sms/inbound``."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -257,20 +258,18 @@ class CallbackController(Controller):
         require_brand_staff(ctx.principal)
         database: Database = request.app.state.db
 
+        filters = QueueFilters(
+            state=which,
+            kind=kind,
+            provider_id=provider_id,
+            technician_id=technician_id,
+            job_id=job_id,
+            mine=mine,
+        )
+
         async def fetch(session: AsyncSession, limit: int, offset: int) -> list[CallbackOut]:
             svc = CallbackService(session, ctx)
-            rows, _ = await svc.queue(
-                QueueFilters(
-                    state=which,
-                    kind=kind,
-                    provider_id=provider_id,
-                    technician_id=technician_id,
-                    job_id=job_id,
-                    mine=mine,
-                    limit=limit,
-                    offset=offset,
-                )
-            )
+            rows, _ = await svc.queue(replace(filters, limit=limit, offset=offset))
             attempts = policy_of(session).max_attempts
             return [callback_out(r, ctx.now, attempts) for r in rows]
 
