@@ -312,8 +312,8 @@ def test_auditor_contradicts_a_fabricated_not_home_claim(console: Console) -> No
     [stop] = plot.find_elements(By.CSS_SELECTOR, "[data-kind=stop]")
     assert float(stop.get_attribute("data-minutes")) >= 5
     console.text_in("#trace-summary", "km from the address")
-    console.text_in("#ledger", "unable to complete")
-    console.text_in("#checkins", "fail")
+    console.text_in("#ledger", "Could not complete")
+    console.text_in("#checkins", "Outside the fence")
     console.text_in("#ev-verdicts", "rules failed")
     assert console.fits_width()
     console.shot("10-callback-evidence")

@@ -74,6 +74,55 @@ def test_every_vocabulary_code_has_a_label() -> None:
     assert label("en", "job_kind", "brand_new_kind") == "brand_new_kind"
 
 
+def test_every_code_the_evidence_page_shows_has_a_label() -> None:
+    """The evidence and job pages label these codes by context (``label(code, ctx)`` in
+    the console): a code added on the phone's side without a label would read as
+    itself in Chinese."""
+    from typing import get_args, get_type_hints
+
+    from sync.evidence_wire import CallAttemptArgs
+    from sync.mutations import HANDLERS
+    from sync.wire import Status
+
+    hints = get_type_hints(CallAttemptArgs)
+    groups: dict[str, set[str]] = {
+        "mutation": {name.removeprefix("job.") for name in HANDLERS},
+        "ledger_outcome": set(get_args(Status)),
+        "geofence": {"pass", "fail", "too_inaccurate", "no_fix"},
+        "checkin_kind": {"check_in", "check_out"},
+        "call_channel": set(get_args(hints["channel"])),
+        "call_outcome": set(get_args(hints["outcome"])),
+        "fact_flag": {"after_reassignment", "after_cancellation", "after_completion"},
+        "job_event": {
+            "created",
+            "assigned",
+            "reassigned",
+            "appointment_set",
+            "rescheduled",
+            "appointment_cleared",
+            "cancelled",
+            "closed",
+            "reopened",
+            "callback_outcome",
+            "installer_recorded",
+            "sla_breached",
+            "reschedule_requested",
+            "note",
+            "check_in",
+            "check_out",
+            "call_attempt",
+            "photo",
+            "report",
+            "sign_off",
+        },
+    }
+    for loc in LOCALES:
+        for context, codes in groups.items():
+            for code in codes:
+                assert (context, code) in catalog(loc), (loc, context, code)
+    assert label("zh-CN", "call_outcome", "no_answer") == "无人接听"
+
+
 def test_negotiation_money_and_local_windows() -> None:
     assert negotiate("en-US,en;q=0.9") == "en"
     assert negotiate("fr, zh-TW;q=0.5") == "zh-CN"

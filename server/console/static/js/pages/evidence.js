@@ -24,7 +24,7 @@ function skew(ms) {
 export function plotSection(ev) {
   const points = [
     ...ev.checkins.map((c) => ({ ...c, kind: "checkin", fail: c.geofence === "fail",
-      label: `${label(c.kind)} ${when(c.fix_time || c.received_at)}` })),
+      label: `${label(c.kind, "checkin_kind")} ${when(c.fix_time || c.received_at)}` })),
     ...ev.photos.map((p) => ({ ...p, kind: "photo", label: t("evidence.photo_of",
       { kind: label(p.kind, "photo_kind") }) })),
   ];
@@ -49,7 +49,7 @@ export function timelineSection(ev) {
         { label: t("evidence.phone_time"), cell: (l) => when(l.device_time) },
         { label: t("evidence.server_time"), cell: (l) => when(l.received_at) },
         { label: t("evidence.clock_skew"), num: true, cell: (l) => skew(l.clock_skew_ms) },
-        { label: t("evidence.result"), cell: (l) => [label(l.outcome), l.code ? ` (${l.code})`
+        { label: t("evidence.result"), cell: (l) => [label(l.outcome, "ledger_outcome"), l.code ? ` (${l.code})`
           : ""] },
       ], rows: ev.ledger, empty: t("evidence.ledger_empty") }));
 }
@@ -58,24 +58,24 @@ export function checkinsSection(ev) {
   return section("checkins", t("evidence.checkins_calls"),
     table({ id: "checkins", caption: t("evidence.checkins_caption"), columns: [
       { label: "#", num: true, cell: (c) => ev.checkins.indexOf(c) + 1 },
-      { label: t("col.what"), cell: (c) => label(c.kind) },
+      { label: t("col.what"), cell: (c) => label(c.kind, "checkin_kind") },
       { label: t("evidence.gps_fix"), cell: (c) => when(c.fix_time) },
       { label: t("evidence.distance"), num: true, cell: (c) => dist(c.distance_m) },
       { label: t("evidence.geofence"), cell: (c) => h("span", { class: c.geofence === "fail"
         ? "late" : null }, label(c.geofence, "geofence")) },
       { label: t("evidence.flags"), cell: (c) => [c.mock_location ? h("span",
         { class: "badge urgent" }, t("evidence.mock_location")) : null,
-      ...c.flags.map((f) => h("span", { class: "badge" }, label(f))),
+      ...c.flags.map((f) => h("span", { class: "badge" }, label(f, "fact_flag"))),
       c.accuracy_m !== null ? h("small", { class: "muted" }, ` ±${t("unit.m",
         { n: Math.round(c.accuracy_m) })}`) : null] },
     ], rows: ev.checkins, empty: t("evidence.no_checkin") }),
     table({ id: "calls", caption: t("evidence.calls_caption"), columns: [
       { label: t("evidence.started"), cell: (c) => when(c.started_at) },
-      { label: t("evidence.how"), cell: (c) => label(c.channel) },
-      { label: t("evidence.result"), cell: (c) => label(c.outcome) },
+      { label: t("evidence.how"), cell: (c) => label(c.channel, "call_channel") },
+      { label: t("evidence.result"), cell: (c) => label(c.outcome, "call_outcome") },
       { label: t("evidence.length"), num: true, cell: (c) => t("unit.s", { n: c.duration_s }) },
       { label: t("evidence.flags"), cell: (c) => c.flags.map((f) => h("span", { class: "badge" },
-        label(f))) },
+        label(f, "fact_flag"))) },
     ], rows: ev.calls, empty: t("evidence.no_call") }),
     table({ id: "carrier-calls", caption: t("evidence.carrier_caption"), columns: [
       { label: t("evidence.started"), cell: (c) => when(c.started_at) },
