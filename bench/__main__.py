@@ -629,7 +629,10 @@ def part_planner(run: Run, summary: Summary) -> None:
             what="planned visits inside their window (urgent: before the on-site clock) / "
             "planned visits",
             note=f"urgent on time {p['urgent_on_time']}/{p['urgent']}, "
-            f"skill violations {p['skill_violations']}, outside hours {p['outside_hours']}",
+            f"skill violations {p['skill_violations']}, outside hours {p['outside_hours']}, "
+            f"service-area violations {p['service_area_violations']}, to the installer "
+            f"{p['to_installer']} of {p['wanting_installer']} (greedy "
+            f"{g['to_installer']})",
         ),
         Figure(
             "planner",

@@ -5,8 +5,10 @@ The city: a disc of ``RADIUS_KM`` around Hangzhou's centre; technicians start fr
 spread over it, a quarter of them senior, working 08:30-12:00 and 13:00-18:00 (a few
 09:00-17:00 without a break, a few afternoons only). Jobs at customers' homes spread over
 it: about 60 % booked into two-hour windows, the rest pending (any working time), 8 %
-complaints for seniors only, 5 % urgent with an on-site clock. Seeded: the same problem
-every run.
+complaints for seniors only, 5 % urgent with an on-site clock. Technicians work for four
+providers; one's service area is the northern half only (a hard constraint: its
+technicians may not be sent south). A quarter of the jobs prefer a technician (the
+appliance's installer; a soft cost). Seeded: the same problem every run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import random
+from dataclasses import replace
 from typing import Any
 
 from server.dispatch.planner import (
@@ -23,6 +26,7 @@ from server.dispatch.planner import (
     StraightLine,
     Visit,
     Worker,
+    _eligible,
     greedy_baseline,
     solve,
 )
@@ -40,8 +44,13 @@ def _point(rng: random.Random) -> tuple[float, float]:
     return CENTRE[0] + dlat, CENTRE[1] + dlon
 
 
+PROVIDERS = ("p0", "p1", "p2", "p3")
+NORTH_ONLY = "p3"
+
+
 def generate(jobs: int = 300, technicians: int = 40, seed: int = 18) -> Problem:
     rng = random.Random(seed)
+    extra = random.Random(f"{seed}:areas")  # its own stream: the rest stays as it was
     workers = []
     for k in range(technicians):
         lat, lon = _point(rng)
@@ -52,7 +61,8 @@ def generate(jobs: int = 300, technicians: int = 40, seed: int = 18) -> Problem:
             spans = ((13 * 60, 18 * 60),)
         else:
             spans = ((8 * 60 + 30, 12 * 60), (13 * 60, 18 * 60))
-        workers.append(Worker(f"t{k:03d}", lat, lon, spans, senior=k % 4 == 0))
+        provider = PROVIDERS[k % len(PROVIDERS)]
+        workers.append(Worker(f"t{k:03d}", lat, lon, spans, senior=k % 4 == 0, provider=provider))
     visits = []
     kinds = ["repair"] * 5 + ["install"] * 2 + ["maintenance"] * 2 + ["delivery"]
     for i in range(jobs):
@@ -75,6 +85,15 @@ def generate(jobs: int = 300, technicians: int = 40, seed: int = 18) -> Problem:
                 v.key, v.latitude, v.longitude, v.service, v.earliest, v.latest, seniors_only=True
             )
         visits.append(v)
+    south = frozenset(p for p in PROVIDERS if p != NORTH_ONLY)
+    for i, v in enumerate(visits):
+        providers = south if v.latitude < CENTRE[0] else None
+        v = replace(v, providers=providers)
+        if extra.random() < 0.25:
+            allowed = [w for w in workers if _eligible(v, w)]
+            if allowed:
+                v = replace(v, prefer=extra.choice(allowed).key)
+        visits[i] = v
     return Problem(visits, workers)
 
 
@@ -82,7 +101,7 @@ def check(problem: Problem, sol: Solution) -> dict[str, int]:
     """Windows, SLA clocks, skills and working spans, counted from the solution itself."""
     visits = {v.key: v for v in problem.visits}
     workers = {w.key: w for w in problem.workers}
-    in_window = sla_ok = sla_total = skills_bad = outside = 0
+    in_window = sla_ok = sla_total = skills_bad = outside = area_bad = preferred = 0
     for r in sol.routes:
         w = workers[r.worker]
         for s in r.stops:
@@ -93,6 +112,9 @@ def check(problem: Problem, sol: Solution) -> dict[str, int]:
                 sla_ok += ok
             if v.seniors_only and not w.senior:
                 skills_bad += 1
+            if v.providers is not None and w.provider not in v.providers:
+                area_bad += 1
+            preferred += v.prefer is not None and v.prefer == w.key
             if not any(a <= s.arrive and s.leave <= b for a, b in w.spans):
                 outside += 1
     sla_total = sum(v.urgent for v in problem.visits)
@@ -103,6 +125,9 @@ def check(problem: Problem, sol: Solution) -> dict[str, int]:
         "urgent_on_time": sla_ok,
         "skill_violations": skills_bad,
         "outside_hours": outside,
+        "service_area_violations": area_bad,
+        "wanting_installer": sum(v.prefer is not None for v in problem.visits),
+        "to_installer": preferred,
     }
 
 

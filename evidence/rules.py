@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_TRACE_SAMPLING",
     "TRACE_SAMPLING",
     "current_rules",
+    "packet_rules",
     "trace_sampling",
 ]
 
@@ -76,3 +77,22 @@ async def current_rules(
         rules[row.claim_type] = list(row.rules)  # type: ignore[arg-type]
         versions[row.claim_type] = row.version
     return rules, versions
+
+
+async def packet_rules(
+    session: AsyncSession,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    """``current_rules``' rules and ``trace_sampling`` in one query (every packet built
+    ships both)."""
+    rules = {k: list(v) for k, v in DEFAULT_RULES.items()}
+    own: dict[str, Any] = {}
+    for row in await session.scalars(select(EvidenceRuleSet)):
+        if row.claim_type == TRACE_SAMPLING:
+            own = dict(row.rules[0]) if row.rules else {}
+        else:
+            rules[row.claim_type] = list(row.rules)  # type: ignore[arg-type]
+    sampling = {
+        **DEFAULT_TRACE_SAMPLING,
+        **{k: v for k, v in own.items() if k in DEFAULT_TRACE_SAMPLING},
+    }
+    return rules, sampling

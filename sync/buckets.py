@@ -179,7 +179,7 @@ async def _puts_for_jobs(
     session: AsyncSession, jobs: Iterable[Job], today: date
 ) -> dict[uuid.UUID, list[Change]]:
     jobs = [j for j in jobs if j.technician_id is not None]
-    packets = await build_packets(session, [j.id for j in jobs], today)
+    packets = await build_packets(session, [j.id for j in jobs], today, loaded=jobs)
     article_ids = {link.id for p in packets.values() for link in p.kb_articles}
     articles = {}
     if article_ids:

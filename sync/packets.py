@@ -9,11 +9,11 @@ from datetime import date
 from typing import Any
 
 import msgspec
-from sqlalchemy import or_, select
+from sqlalchemy import inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from evidence.rules import current_rules, trace_sampling
+from evidence.rules import packet_rules
 from server.db.models import (
     Appliance,
     CalendarException,
@@ -68,19 +68,41 @@ def kb_doc(a: KbArticle) -> dict[str, Any]:
 
 
 async def build_packets(
-    session: AsyncSession, job_ids: Iterable[uuid.UUID], today: date
+    session: AsyncSession,
+    job_ids: Iterable[uuid.UUID],
+    today: date,
+    *,
+    loaded: Iterable[Job] = (),
 ) -> dict[uuid.UUID, JobPacket]:
+    """The packets of ``job_ids``. ``loaded``: those jobs as the caller holds them in this
+    session; those with nothing expired are not read again (a job just created and
+    assigned is built from the object the assignment changed; its columns never set
+    read as NULL, as inserted)."""
     ids = list(dict.fromkeys(job_ids))
     if not ids:
         return {}
-    jobs = {j.id: j for j in await session.scalars(select(Job).where(Job.id.in_(ids)))}
+    wanted = set(ids)
+    jobs = {
+        j.id: j
+        for j in loaded
+        if j.id in wanted and (state := inspect(j)).persistent and not state.expired_attributes
+    }
+    if missing := [i for i in ids if i not in jobs]:
+        jobs.update(
+            {j.id: j for j in await session.scalars(select(Job).where(Job.id.in_(missing)))}
+        )
     customer_ids = {j.customer_id for j in jobs.values()}
     appliance_ids = {j.appliance_id for j in jobs.values() if j.appliance_id}
     city_ids = {j.city_id for j in jobs.values()}
 
+    # columns, not entities: a Customer would also load its phones (selectin), read below
     customers = {
-        c.id: c
-        for c in await session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))
+        row.id: row
+        for row in await session.execute(
+            select(
+                Customer.id, Customer.name, Customer.address, Customer.latitude, Customer.longitude
+            ).where(Customer.id.in_(customer_ids))
+        )
     }
     phones: dict[uuid.UUID, list[PhoneInfo]] = defaultdict(list)
     for p in await session.scalars(
@@ -89,16 +111,29 @@ async def build_packets(
         .order_by(CustomerPhone.position)
     ):
         phones[p.customer_id].append(PhoneInfo(number=p.number, label=p.label))
-    cities = {c.id: c for c in await session.scalars(select(City).where(City.id.in_(city_ids)))}
-    policies = {
-        p.city_id: p
-        for p in await session.scalars(select(FeePolicy).where(FeePolicy.city_id.in_(city_ids)))
+    cities: dict[uuid.UUID, City] = {}
+    policies: dict[uuid.UUID, FeePolicy] = {}
+    for city_row, policy_row in await session.execute(
+        select(City, FeePolicy)
+        .outerjoin(FeePolicy, FeePolicy.city_id == City.id)
+        .where(City.id.in_(city_ids))
+    ):
+        cities[city_row.id] = city_row
+        if policy_row is not None:
+            policies[city_row.id] = policy_row
+    appliances = (
+        {
+            a.id: a
+            for a in await session.scalars(select(Appliance).where(Appliance.id.in_(appliance_ids)))
+        }
+        if appliance_ids
+        else {}
+    )
+    kinds = {j.kind for j in jobs.values()}
+    checklists = {
+        (c.job_kind, c.category): c
+        for c in await session.scalars(select(Checklist).where(Checklist.job_kind.in_(kinds)))
     }
-    appliances = {
-        a.id: a
-        for a in await session.scalars(select(Appliance).where(Appliance.id.in_(appliance_ids)))
-    }
-    checklists = {(c.job_kind, c.category): c for c in await session.scalars(select(Checklist))}
     categories = {a.category for a in appliances.values()}
     articles: dict[str, list[KbLink]] = defaultdict(list)
     if categories:
@@ -108,8 +143,8 @@ async def build_packets(
             articles[a.category].append(KbLink(id=a.id, title=a.title))
 
     history = await _service_history(session, appliance_ids)
-    rules, _versions = await current_rules(session)
-    sampling = TraceSampling(**await trace_sampling(session))
+    rules, trace = await packet_rules(session)
+    sampling = TraceSampling(**trace)
     names = await _names(session, {a.installer_id for a in appliances.values() if a.installer_id})
 
     out: dict[uuid.UUID, JobPacket] = {}

@@ -28,6 +28,7 @@ from server.db.base import Base
 from server.db.engine import make_database
 from server.db.migrate import upgrade
 from server.db.models import (
+    BucketEntity,
     CallbackOutcome,
     CallbackTask,
     ClaimVerdict,
@@ -610,6 +611,16 @@ def test_load_demo_audits_the_callbacks_once(settings: Settings, now: datetime) 
                 for v in await s.scalars(select(Violation)):
                     o = await s.get(CallbackOutcome, v.outcome_id)
                     assert o is not None and o.outcome == "contradicted"
+                # every phone holds its calendar document (hours and leave)
+                techs = await s.scalar(
+                    select(func.count()).select_from(User).where(User.role == "technician")
+                )
+                calendars = await s.scalar(
+                    select(func.count())
+                    .select_from(BucketEntity)
+                    .where(BucketEntity.entity_type == "calendar")
+                )
+                assert techs and calendars == techs
         finally:
             await db.dispose()
 
@@ -658,3 +669,19 @@ def test_purifiers_have_maintenance_plans(database_url: str, settings: Settings)
 
     made = [j for j in asyncio.run(run()) if j.parts]
     assert made and all(p["code"].startswith("WP-") for j in made for p in j.parts)
+
+
+def test_technicians_have_hours_homes_and_some_leave(data: DemoData) -> None:
+    """The calendar page and the phones' calendar show something: every technician has
+    working hours and a home; some (``tech1`` always) have leave, after the last demo
+    appointment day, so no demo booking clashes with it."""
+    techs = {u["id"]: u for u in data.users if u["role"] == "technician"}
+    calendars = {c["technician_id"]: c for c in data.more["technician_calendars"]}
+    assert set(calendars) == set(techs)
+    assert all(c["weekly"] and c["home_latitude"] is not None for c in calendars.values())
+    leave = data.more["calendar_exceptions"]
+    assert leave and {e["technician_id"] for e in leave} <= set(techs)
+    assert data.user("tech1")["id"] in {e["technician_id"] for e in leave}
+    last_booked = max(j["window_end"] for j in data.jobs if j["window_end"] is not None)
+    assert all(e["first_day"] > last_booked.astimezone(CHINA_TZ).date() for e in leave)
+    assert all(e["first_day"] <= e["last_day"] for e in leave)

@@ -45,11 +45,17 @@ def _install_on(database_url: str, appliance_id: Any, day: date) -> None:
     run_db(database_url, work)
 
 
+def _auto(client: Any, world: Any, admin: Any) -> None:
+    r = client.put(f"/cities/{world['hangzhou']}/dispatch", json={"mode": "auto"}, headers=admin)
+    assert r.status_code == 200, r.text
+
+
 def test_plan_makes_the_job_ahead_for_the_installer(
     client: Any, world: Any, settings: Any, database_url: str
 ) -> None:
     admin = login(client, "admin")
     desk = login(client, "dispatcher")
+    _auto(client, world, admin)
     r = client.post("/maintenance/plans", json=PLAN, headers=admin)
     assert r.status_code == 201, r.text
     assert r.json()["tasks"][0]["parts"][0]["code"] == "AN-60"
@@ -79,6 +85,15 @@ def test_plan_makes_the_job_ahead_for_the_installer(
     assert job["parts"] == [{"code": "AN-60", "name": "Magnesium anode", "quantity": 1}]
     # offered on the due day, 10:00-12:00 in Hangzhou
     assert job["window_start"].startswith("2026-03-01T02:00:00")
+    # made and dispatched as any new job: the automatic choice, by the system, with reasons
+    history = client.get(f"/jobs/{job['id']}/history", headers=desk).json()
+    [created] = [e for e in history if e["kind"] == "created"]
+    assert created["source"] == "system" and created["actor_id"] is None
+    assert created["data"]["maintenance"]["task"] == "Anode check"
+    [assigned] = [e for e in history if e["kind"] == "assigned"]
+    assert assigned["source"] == "system" and assigned["data"]["dispatch_choice_id"]
+    [choice] = client.get(f"/jobs/{job['id']}/dispatch", headers=desk).json()
+    assert choice["state"] == "applied" and choice["reasons"][0]["code"] == "installer"
 
     async def messages(s: Any) -> list[str]:
         from sqlalchemy import select
@@ -108,6 +123,7 @@ def test_completion_sets_the_next_due_date_and_the_list_says_done(
     from server.jobs.history import record_change
 
     admin = login(client, "admin")
+    _auto(client, world, admin)
     today = datetime.now(UTC).date()
     _install_on(database_url, world["appliance1"], today - timedelta(days=360))
     assert client.post("/maintenance/plans", json=PLAN, headers=admin).status_code == 201
@@ -145,3 +161,25 @@ def test_completion_sets_the_next_due_date_and_the_list_says_done(
     assert client.get("/maintenance/schedule", headers=other).json()["total"] == 0
     mine = login(client, "manager1")
     assert client.get("/maintenance/schedule", headers=mine).json()["total"] == 1
+
+
+def test_in_suggest_mode_the_maintenance_job_waits_for_a_dispatcher(
+    client: Any, world: Any, settings: Any, database_url: str
+) -> None:
+    """The same rules as a desk's job: the city's default mode (``suggest``) proposes the
+    installer and leaves the job for a dispatcher to confirm."""
+    admin = login(client, "admin")
+    desk = login(client, "dispatcher")
+    assert client.post("/maintenance/plans", json=PLAN, headers=admin).status_code == 201
+    report = _run(database_url, settings, datetime(2026, 2, 20, 4, tzinfo=UTC))
+    [number] = report.created
+    [job] = client.get("/jobs", params={"kind": "maintenance"}, headers=desk).json()["items"]
+    assert job["number"] == number
+    assert job["technician_id"] is None and job["status"] == "new"
+    [choice] = client.get(f"/jobs/{job['id']}/dispatch", headers=desk).json()
+    assert choice["state"] == "suggested" and choice["trigger"] == "created"
+    assert choice["technician_id"] == str(world["tech1b"])  # the installer
+    r = client.post(f"/jobs/{job['id']}/dispatch/{choice['id']}/accept", headers=desk)
+    assert r.status_code == 200, r.text
+    got = client.get(f"/jobs/{job['id']}", headers=desk).json()
+    assert got["technician_id"] == str(world["tech1b"]) and got["parts"][0]["code"] == "AN-60"

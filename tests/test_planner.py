@@ -213,3 +213,65 @@ def test_cli_plan(settings: Any, world: Any, capsys: Any) -> None:
 
 
 _ = UTC
+
+
+def test_service_areas_are_hard_and_the_installer_is_preferred() -> None:
+    """A visit outside one provider's areas never goes to its technicians, even the
+    nearest; the installer is sent when it costs a little more driving, not when it
+    costs much more (a soft cost of ``PREFER_INSTALLER_M``)."""
+    day = ((8 * 60, 18 * 60),)
+    km = 1 / 111.0  # a kilometre of latitude
+    p, q, r = (30.20, 120.10), (30.40, 120.10), (30.60, 120.10)  # 22 km apart
+    workers = [
+        Worker("a1", p[0], p[1], day, provider="pA"),
+        Worker("c", p[0] + km, p[1], day, provider="pB"),
+        Worker("a2", q[0], q[1], day, provider="pA"),
+        Worker("b", q[0] + km, q[1], day, provider="pA"),
+        Worker("a3", r[0], r[1], day, provider="pA"),
+    ]
+    visits = [
+        Visit("outside-pA", p[0], p[1], 60, 9 * 60, 17 * 60, providers=frozenset({"pB"})),
+        Visit("near-installer", q[0], q[1], 60, 9 * 60, 17 * 60, prefer="b"),
+        Visit("far-installer", r[0], r[1], 60, 9 * 60, 17 * 60, prefer="b"),
+    ]
+    sol = solve(Problem(visits, workers), time_limit=2)
+    who = {s.key: route.worker for route in sol.routes for s in route.stops}
+    assert who == {"outside-pA": "c", "near-installer": "b", "far-installer": "a3"}
+    greedy = greedy_baseline(Problem(visits, workers))
+    assert {s.key: r.worker for r in greedy.routes for s in r.stops}["outside-pA"] == "c"
+    # nobody of a covering provider: not planned at all
+    alone = [Visit("nobody", p[0], p[1], 60, 9 * 60, 17 * 60, providers=frozenset({"pZ"}))]
+    assert solve(Problem(alone, workers), time_limit=1).unassigned == ["nobody"]
+
+
+def test_plan_prefers_the_installer_and_keeps_to_service_areas(client: Any, world: Any) -> None:
+    desk = login(client, "dispatcher")
+    admin = login(client, "admin")
+    day = _tomorrow()
+    # a pending repair of appliance1, installed by tech1b (junior; tech1 is senior): both
+    # start from the city centre, so only the preference tells them apart
+    job = _job(client, desk, world, kind="repair", appliance_id=str(world["appliance1"]))
+    body = {"city_id": str(world["hangzhou"]), "day": day.isoformat(), "time_limit_s": 2}
+    r = client.post("/dispatch/plans", json=body, headers=desk)
+    assert r.status_code == 201, r.text
+    [route] = [x for x in r.json()["routes"] if any(s["job_id"] == job["id"] for s in x["stops"])]
+    assert route["technician_id"] == str(world["tech1b"])
+    # p1 now works only in Binjiang, far from customer1: the job is not planned for it
+    r = client.post(
+        f"/providers/{world['p1']}/service-areas",
+        json={
+            "city_id": str(world["hangzhou"]),
+            "name": "Binjiang",
+            "latitude": 30.2084,
+            "longitude": 120.2120,
+            "radius_km": 3,
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    r = client.post("/dispatch/plans", json=body, headers=desk)
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    assert all(s["job_id"] != job["id"] for x in plan["routes"] for s in x["stops"])
+    [left] = [u for u in plan["unassigned"] if u["job_id"] == job["id"]]
+    assert "service areas" in left["reason"]

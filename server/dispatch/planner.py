@@ -8,8 +8,10 @@ The problem, in minutes from the local midnight of the day:
   when the technician may arrive (its appointment window; an urgent job's on-site SLA
   clock is a latest arrival too; a pending job: any time of the working day), who may
   take it (a complaint — a third repeat visit — only a senior; a job already given to a
-  provider only that provider's technicians; a job already booked for a technician that
-  technician, so the plan works around it);
+  provider only that provider's technicians; only technicians of providers whose service
+  area covers the address; a job already booked for a technician that technician, so the
+  plan works around it), and whom to prefer (the appliance's installer: any other
+  technician costs ``PREFER_INSTALLER_M`` metres more, a soft cost);
 * a **worker** per technician working that day: where they start (home, else the city
   centre), their working spans (the weekly pattern in the city's time zone minus leave;
   no pattern: ``DEFAULT_DAY``); the gaps between spans are breaks the route must respect.
@@ -30,7 +32,7 @@ import math
 import time as _time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from sync.geo import distance_m
 
@@ -64,6 +66,9 @@ SERVICE_MINUTES = {
     "maintenance": 45,
     "relocation": 90,
 }
+PREFER_INSTALLER_M = 3_000
+"""What sending another technician than the visit's preferred one (the installer) costs,
+in metres of travel: the installer is sent unless that takes 3 km more driving."""
 DROP_PENALTY = 10_000_000
 """Metres of travel one dropped job is worth (10,000 km: never drop to save travel)."""
 
@@ -117,6 +122,11 @@ class Visit:
     """Only this provider's workers (None: any)."""
     worker: Hashable | None = None
     """Already booked for this worker: only them."""
+    providers: frozenset[Hashable] | None = None
+    """Only workers of these providers (those whose service area covers the address;
+    None: any)."""
+    prefer: Hashable | None = None
+    """The worker to prefer (the appliance's installer): a soft cost for any other."""
     urgent: bool = False
     has_window: bool = True
     """False: the appointment is pending (the plan proposes one)."""
@@ -180,6 +190,8 @@ def _eligible(v: Visit, w: Worker) -> bool:
     if v.worker is not None:
         return v.worker == w.key
     if v.seniors_only and not w.senior:
+        return False
+    if v.providers is not None and w.provider not in v.providers:
         return False
     return v.provider is None or v.provider == w.provider
 
@@ -253,6 +265,7 @@ def solve(
         penalty = DROP_PENALTY * (10 if v.worker is not None else 3 if v.urgent else 1)
         routing.AddDisjunction([index], penalty)
 
+    _prefer(routing, visits, workers, size)
     node_visit = [service[manager.IndexToNode(i)] for i in range(routing.Size())]
     for k, w in enumerate(workers):
         first, last = w.spans[0][0], w.spans[-1][1]
@@ -301,6 +314,27 @@ def solve(
         routes.append(route)
     unassigned = [v.key for i, v in enumerate(visits) if i not in served]
     return Solution(routes, unassigned, seconds, "solved", _time.process_time() - cpu)
+
+
+def _prefer(routing: Any, visits: Sequence[Visit], workers: Sequence[Worker], size: int) -> None:
+    """The installer preference as a cost: a dimension whose transit at a visit is
+    ``PREFER_INSTALLER_M`` for every worker but the preferred one, its span (the sum
+    along each route) added to the objective."""
+    keys = {w.key for w in workers}
+    preferring = [(i, v.prefer) for i, v in enumerate(visits) if v.prefer in keys]
+    if not preferring:
+        return
+    evaluators = []
+    for w in workers:
+        values = [0] * size
+        for i, key in preferring:
+            if key != w.key:
+                values[i] = PREFER_INSTALLER_M
+        evaluators.append(routing.RegisterUnaryTransitVector(values))
+    cap = PREFER_INSTALLER_M * len(visits)
+    routing.AddDimensionWithVehicleTransits(evaluators, 0, cap, True, "prefer")
+    dim = routing.GetDimensionOrDie("prefer")
+    dim.SetSpanCostCoefficientForAllVehicles(1)
 
 
 def greedy_baseline(problem: Problem, distances: DistanceMatrix | None = None) -> Solution:

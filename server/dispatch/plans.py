@@ -4,6 +4,10 @@ it (``accept``): every planned visit is assigned and booked through the jobs ser
 so the history, the phones' packets and the customer's notification are as for a
 dispatcher's own assignment and booking.
 
+A provider's service areas are a hard constraint (its technicians are only given jobs
+inside one of its areas in the city, as for the automatic choice); the appliance's
+installer is preferred (a soft cost, ``planner.PREFER_INSTALLER_M``).
+
 Jobs planned: the city's open jobs (not completed, cancelled or unable to complete) with
 no technician yet, booked for that local day or pending (no window). Jobs of that day
 already booked for a technician stay theirs: the plan works around them. Provider staff
@@ -13,7 +17,7 @@ plan their own provider's technicians and jobs only.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,11 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.context import RequestContext
 from server.db.models import (
+    Appliance,
     City,
     Customer,
     DispatchPlan,
     Job,
     Provider,
+    ServiceArea,
     User,
     provider_cities,
 )
@@ -35,6 +41,7 @@ from server.db.models.user import Role, SkillLevel
 from server.dispatch import calendar, planner
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.jobs.repeats import is_complaint
+from sync.geo import distance_m
 from sync.vocabulary import CLOSED_STATUSES, JobPriority, JobStatus
 
 __all__ = ["PlanInput", "accept", "build", "discard", "propose"]
@@ -111,6 +118,22 @@ async def build(
             select(Customer).where(Customer.id.in_({j.customer_id for j in jobs}))
         )
     }
+    # service areas: a provider with areas in the city only takes jobs inside one of them
+    areas: dict[uuid.UUID, list[ServiceArea]] = {}
+    for area in await session.scalars(
+        select(ServiceArea).where(
+            ServiceArea.city_id == city_id, ServiceArea.provider_id.in_(providers)
+        )
+    ):
+        areas.setdefault(area.provider_id, []).append(area)
+    installers = {
+        a.id: a.installer_id
+        for a in await session.scalars(
+            select(Appliance).where(
+                Appliance.id.in_({j.appliance_id for j in jobs if j.appliance_id is not None})
+            )
+        )
+    }
     days = await calendar.load_days(
         session,
         techs,
@@ -164,6 +187,18 @@ async def build(
         urgent = j.priority == JobPriority.URGENT
         if urgent and j.onsite_due_at is not None and j.arrived_at is None:
             latest = min(latest, _minutes(j.onsite_due_at, midnight))
+        covering: frozenset[Any] | None = None
+        if areas and c is not None and c.latitude is not None and c.longitude is not None:
+            covering = frozenset(
+                p
+                for p in providers
+                if p not in areas
+                or any(
+                    distance_m(a.latitude, a.longitude, c.latitude, c.longitude)
+                    <= a.radius_km * 1000.0
+                    for a in areas[p]
+                )
+            )
         visits.append(
             planner.Visit(
                 j.id,
@@ -175,6 +210,8 @@ async def build(
                 seniors_only=is_complaint(j),
                 provider=j.provider_id,
                 worker=j.technician_id,
+                providers=covering,
+                prefer=installers.get(j.appliance_id) if j.appliance_id else None,
                 urgent=urgent,
                 has_window=j.window_start is not None,
             )
@@ -269,11 +306,15 @@ async def propose(
         job = data.jobs[key]  # type: ignore[index]
         v = visits[key]
         eligible = [w for w in data.problem.workers if w.spans and planner._eligible(v, w)]
-        reason = (
-            "no eligible technician works that day"
-            if not eligible
-            else "no eligible technician can reach it in its window"
-        )
+        anywhere = replace(v, providers=None)
+        if eligible:
+            reason = "no eligible technician can reach it in its window"
+        elif v.providers is not None and any(
+            w.spans and planner._eligible(anywhere, w) for w in data.problem.workers
+        ):
+            reason = "outside the service areas of the providers whose technicians could take it"
+        else:
+            reason = "no eligible technician works that day"
         unassigned.append({"job_id": str(job.id), "job_number": job.number, "reason": reason})
     plan = DispatchPlan(
         id=uuid.uuid4(),

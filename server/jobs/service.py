@@ -140,7 +140,17 @@ class JobService:
 
     # --- creating -----------------------------------------------------------------
 
-    async def create(self, data: JobCreate) -> Job:
+    async def create(
+        self,
+        data: JobCreate,
+        *,
+        parts: list[dict[str, Any]] | None = None,
+        history: dict[str, Any] | None = None,
+    ) -> Job:
+        """Create a job; then the automatic choice as the city's mode says, unless a
+        technician was given. ``parts`` (consumables the job carries) and ``history``
+        (more for the ``created`` event) are for the server's own callers: the
+        maintenance plans."""
         customer = await self.s.get(Customer, data.customer_id)
         if customer is None:
             raise Invalid(
@@ -209,7 +219,8 @@ class JobService:
             window_start=data.window_start,
             window_end=data.window_end,
             external_ref=data.external_ref,
-            created_by=self.p.user_id,
+            created_by=self.ctx.actor_id,
+            parts=list(parts or []),
             created_at=now,
             updated_at=now,
             version=0,
@@ -228,6 +239,7 @@ class JobService:
                 "source": job.source,
                 "window": _window(job),
                 **({"external_ref": job.external_ref} if job.external_ref else {}),
+                **(history or {}),
             },
         )
         if (repeat := await repeats.link_repeat(self.s, job)) is not None:
@@ -243,8 +255,8 @@ class JobService:
                 trigger="created",
                 now=now,
                 default_capacity=self.ctx.settings.dispatch_default_jobs_per_window,
-                actor_id=self.p.user_id,
-                actor_role=self.p.role,
+                actor_id=self.ctx.actor_id,
+                actor_role=self.ctx.actor_role,
             )
         return job
 

@@ -7,10 +7,12 @@ matching appliance and task (first due ``interval_days`` after the install date,
 the purchase date, else when the appliance was recorded), and for every schedule due
 within the task's ``lead_days`` with no open job it creates a ``maintenance`` job:
 
-* routed to the appliance's installer (and their provider) when they are still active
-  and the provider still covers the city (the installer rule), else left for dispatch;
-* booked into the first free offered window from the due day (``OFFERED_WINDOWS``, the
-  installer's calendar checked), else pending;
+* made through ``JobService.create``, so dispatched as any new job: the automatic choice
+  in the city's mode (``auto`` assigns, ``suggest`` proposes, ``manual`` leaves it), by
+  the same rules — the appliance's installer first;
+* booked into the first offered window from the due day (``OFFERED_WINDOWS``) the
+  installer is free in (when they are still active and their provider still covers the
+  city), else pending;
 * carrying the task's parts (``Job.parts``: in the API and the phone's packet);
 * the customer told (the ``maintenance_due`` message, in their locale).
 
@@ -28,7 +30,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.counters import next_value
+from server.context import system_context
 from server.db.engine import Database
 from server.db.models import (
     Appliance,
@@ -44,7 +46,7 @@ from server.db.models import (
 )
 from server.dispatch import calendar
 from server.errors import Conflict
-from server.jobs.history import record_change
+from server.jobs.schemas import JobCreate
 from server.notifications.outbox import enqueue, window_text
 from server.settings import Settings
 from sync.vocabulary import JobKind, JobPriority, JobSource, JobStatus
@@ -191,74 +193,38 @@ async def _create_job(
     customer: Customer,
     zone: Any,
 ) -> Job:
-    number = await next_value(session, "job_number")
-    previous = await session.scalar(
-        select(Job.id)
-        .where(Job.appliance_id == appliance.id)
-        .order_by(Job.created_at.desc())
-        .limit(1)
-    )
-    job = Job(
-        id=uuid.uuid4(),
-        number=f"J{now:%y%m}-{number:06d}",
-        kind=JobKind.MAINTENANCE,
-        priority=JobPriority.NORMAL,
-        source=JobSource.CALL,
-        status=JobStatus.NEW,
-        description=f"{task.name} (maintenance plan, due {sched.due_on.isoformat()})",
-        customer_id=customer.id,
-        appliance_id=appliance.id,
-        city_id=customer.city_id,
-        previous_job_id=previous,
-        parts=list(task.parts),
-        created_at=now,
-        updated_at=now,
-        version=0,
-    )
-    session.add(job)
-    await session.flush()
+    """The job, made through ``JobService.create`` as a desk's would be (history, repeat
+    link, the phones' packets, and the automatic choice in the city's dispatch mode: the
+    same rules, installer first), in the first window the installer is free in."""
+    from server.jobs.service import JobService
+
     technician = await _installer(session, appliance, customer.city_id)
-    if technician is not None:
-        job.provider_id, job.technician_id = technician.provider_id, technician.id
-        job.status = JobStatus.ASSIGNED
-    window = await _offer(session, settings, job, technician, sched.due_on, now, zone)
-    if window is not None:
-        job.window_start, job.window_end = window
-    sched.job_id = job.id
-    sched.updated_at = now
-    await record_change(
-        session,
-        job,
-        "created",
-        {
-            "kind": job.kind,
-            "priority": job.priority,
-            "source": job.source,
-            "window": {
-                "start": job.window_start.isoformat() if job.window_start else None,
-                "end": job.window_end.isoformat() if job.window_end else None,
-            },
+    probe = Job(id=uuid.uuid4(), city_id=customer.city_id)  # not added: checks the calendar
+    window = await _offer(session, settings, probe, technician, sched.due_on, now, zone)
+    service = JobService(session, system_context(settings, now))
+    job = await service.create(
+        JobCreate(
+            customer_id=customer.id,
+            kind=JobKind.MAINTENANCE,
+            appliance_id=appliance.id,
+            priority=JobPriority.NORMAL,
+            source=JobSource.CALL,
+            description=f"{task.name} (maintenance plan, due {sched.due_on.isoformat()})",
+            window_start=window[0] if window else None,
+            window_end=window[1] if window else None,
+        ),
+        parts=list(task.parts),
+        history={
             "maintenance": {
                 "schedule_id": str(sched.id),
                 "task": task.name,
                 "due_on": sched.due_on.isoformat(),
-                "parts": job.parts,
-            },
-            **(
-                {
-                    "provider_id": str(job.provider_id),
-                    "technician_id": str(job.technician_id),
-                    "reason": "the appliance's installer",
-                }
-                if technician is not None
-                else {}
-            ),
+                "parts": list(task.parts),
+            }
         },
-        now=now,
-        actor_id=None,
-        actor_role=None,
-        source="system",
     )
+    sched.job_id = job.id
+    sched.updated_at = now
     text = await window_text(session, job, job.window_start, job.window_end)
     await enqueue(session, job, "maintenance_due", {"service": task.name, "new_window": text})
     return job
