@@ -12,11 +12,11 @@ from litestar.types import Scope
 
 from server.auth.account import ACCOUNT_CHECKED, check_account_now
 from server.auth.principal import Principal
-from server.auth.tokens import TokenSigner
+from server.auth.tokens import AccessClaims, TokenSigner
 from server.db.models.user import Role
 from server.errors import Unauthorized
 
-__all__ = ["AuthMiddleware", "StatusCache"]
+__all__ = ["AuthMiddleware", "StatusCache", "authenticate"]
 
 
 @dataclass
@@ -52,22 +52,28 @@ def _authorization(scope: Scope) -> str:
     return ""
 
 
+def authenticate(scope: Scope, signer: TokenSigner) -> tuple[Principal, AccessClaims]:
+    """The caller of a request by its bearer token, or ``Unauthorized``: the one rule,
+    for the middleware and for the lean poll route (``server.sync_api.lean``)."""
+    scheme, _, token = _authorization(scope).partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized(
+            "not_authenticated", "Send an access token: Authorization: Bearer <token>."
+        )
+    claims = signer.verify(token.strip())
+    principal = Principal(
+        user_id=claims.user_id,
+        role=Role(claims.role),
+        provider_id=claims.provider_id,
+        device_id=claims.device_id,
+    )
+    return principal, claims
+
+
 class AuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        scheme, _, token = _authorization(connection.scope).partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthorized(
-                "not_authenticated", "Send an access token: Authorization: Bearer <token>."
-            )
         state = connection.app.state
-        signer: TokenSigner = state.signer
-        claims = signer.verify(token.strip())
-        principal = Principal(
-            user_id=claims.user_id,
-            role=Role(claims.role),
-            provider_id=claims.provider_id,
-            device_id=claims.device_id,
-        )
+        principal, claims = authenticate(connection.scope, state.signer)
         if not connection.route_handler.opt.get(ACCOUNT_CHECKED):
             cache: StatusCache = state.status_cache
             key = (claims.user_id, claims.device_id)

@@ -122,6 +122,13 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, timed_send)
+        except Exception as exc:
+            # Raised past this middleware (the auth middleware's refusals): the app's
+            # outer error handler answers with the error's own status.
+            status[0] = (
+                status[0] or getattr(exc, "status", None) or getattr(exc, "status_code", 500)
+            )
+            raise
         finally:
             route = scope.get("path_template") or "unmatched"
             if route not in _UNTIMED:
