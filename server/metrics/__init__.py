@@ -26,10 +26,11 @@ never people.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -102,6 +103,13 @@ class _KernelAndSync(Collector):
 REGISTRY.register(_KernelAndSync())
 
 
+@functools.lru_cache(maxsize=4096)
+def _timer(method: str, route: str, status: int) -> Any:
+    """The histogram of one method, route template and status: ``labels`` takes a lock
+    and builds its key on every call; the few combinations an app has are remembered."""
+    return REQUEST_SECONDS.labels(method, route, str(status))
+
+
 class MetricsMiddleware:
     """Times each request by its route template (set by Litestar's router)."""
 
@@ -125,16 +133,16 @@ class MetricsMiddleware:
         except Exception as exc:
             # Raised past this middleware (the auth middleware's refusals): the app's
             # outer error handler answers with the error's own status.
-            status[0] = (
-                status[0] or getattr(exc, "status", None) or getattr(exc, "status_code", 500)
-            )
+            if not status[0]:
+                code = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+                status[0] = code if isinstance(code, int) else 500
             raise
         finally:
             route = scope.get("path_template") or "unmatched"
             if route not in _UNTIMED:
-                REQUEST_SECONDS.labels(
-                    scope.get("method", ""), route, str(status[0] or 500)
-                ).observe(time.perf_counter() - start)
+                _timer(scope.get("method", ""), route, status[0] or 500).observe(
+                    time.perf_counter() - start
+                )
 
 
 async def watch_event_loop(interval: float = 0.1) -> None:

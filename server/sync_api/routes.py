@@ -12,8 +12,8 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import MediaType
 from litestar.datastructures import State
+from litestar.enums import MediaType
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
