@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 
@@ -28,11 +27,11 @@ auth middleware then only verifies the token; a role guard that refuses the call
 the account first (``server.auth.guards``), so a stale token still answers 401."""
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(NamedTuple):
     """The caller's user row and the device the request names, as the database has them
     now. ``active`` is None when the user does not exist; ``device_user_id`` is None
-    when no device was named or no such device exists."""
+    when no device was named or no such device exists. (A tuple: built on every poll,
+    several times cheaper than a frozen dataclass.)"""
 
     active: bool | None
     role: str | None

@@ -41,7 +41,7 @@ from sync import metrics as sync_metrics
 if TYPE_CHECKING:  # types only: nothing of the web framework is imported here
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REGISTRY", "SQLITE_WRITER_WAIT", "MetricsMiddleware", "watch_event_loop"]
+__all__ = ["REGISTRY", "SQLITE_WRITER_WAIT", "MetricsMiddleware", "record", "watch_event_loop"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -138,11 +138,16 @@ class MetricsMiddleware:
                 status[0] = code if isinstance(code, int) else 500
             raise
         finally:
-            route = scope.get("path_template") or "unmatched"
-            if route not in _UNTIMED:
-                _timer(scope.get("method", ""), route, status[0] or 500).observe(
-                    time.perf_counter() - start
-                )
+            record(scope, status[0], start)
+
+
+def record(scope: Scope, status: int, start: float) -> None:
+    """One request's duration since ``start`` (``time.perf_counter``), by its route
+    template and ``status`` (0: none was sent, counted as 500). For the middleware and
+    for the lean poll route (``server.sync_api.lean``)."""
+    route = scope.get("path_template") or "unmatched"
+    if route not in _UNTIMED:
+        _timer(scope.get("method", ""), route, status or 500).observe(time.perf_counter() - start)
 
 
 async def watch_event_loop(interval: float = 0.1) -> None:

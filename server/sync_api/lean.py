@@ -15,9 +15,11 @@ What stays the same, because it is the same code:
   exception handlers;
 - the caller: ``server.auth.middleware.authenticate``; the role:
   ``server.auth.guards.require_role``; the rate: ``Limiter.check``; the answer:
-  ``server.sync_api.routes.pull_body``; the timing: ``MetricsMiddleware``;
-- errors: Litestar's own exception middleware with the route's exception handlers, so
-  a refusal has the same status, body (in the caller's language) and headers.
+  ``server.sync_api.routes.pull_body``; the timing: ``server.metrics.record`` (the
+  metrics middleware's);
+- errors: Litestar's own exception middleware with the route's exception handlers
+  (called only for a refusal), so a refusal has the same status, body (in the caller's
+  language) and headers, and is logged and hooked alike.
 
 The route takes only plain queries: each of ``cursor``, ``limit``, ``device_id`` at most
 once, in the characters a valid value uses, within the route's bounds. Anything else
@@ -28,7 +30,9 @@ Which of the two paths answered is not visible in the answer
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +45,7 @@ from litestar.middleware._internal.exceptions.middleware import ExceptionHandler
 from server.auth.guards import require_role
 from server.auth.middleware import AuthMiddleware, authenticate
 from server.limits import Limiter, device_key
-from server.metrics import MetricsMiddleware
+from server.metrics import MetricsMiddleware, record
 from server.sync_api.routes import CURSOR_MAX, LIMIT_DEFAULT, LIMIT_MAX, PULL_PATH, pull_body
 
 if TYPE_CHECKING:
@@ -58,21 +62,23 @@ _VALUES = {
 }
 
 
-def plain_query(query: bytes) -> dict[str, str] | None:
-    """The pull's parameters of a plain query (see the module's doc), or None."""
+@functools.lru_cache(maxsize=4096)
+def plain_query(query: bytes) -> tuple[str | None, int, uuid.UUID | None] | None:
+    """The pull's ``cursor``, ``limit`` and ``device_id`` of a plain query (see the
+    module's doc), or None. Remembered: a phone at the head sends the same query all day."""
     found: dict[str, str] = {}
-    if not query:
-        return found
-    for part in query.split(b"&"):
+    for part in query.split(b"&") if query else ():
         key, eq, raw = part.partition(b"=")
         name, value = key.decode("latin-1"), raw.decode("latin-1")
         pattern = _VALUES.get(name)
         if not eq or pattern is None or name in found or pattern.fullmatch(value) is None:
             return None
         found[name] = value
-    if int(found.get("limit", LIMIT_DEFAULT)) > LIMIT_MAX:
+    limit = int(found.get("limit", LIMIT_DEFAULT))
+    if limit > LIMIT_MAX:
         return None
-    return found
+    device = found.get("device_id")
+    return found.get("cursor"), limit, uuid.UUID(device) if device is not None else None
 
 
 class LeanPull:
@@ -85,10 +91,7 @@ class LeanPull:
         self.allowed = guards[0].allowed_roles  # type: ignore[attr-defined]
         self.rate_kind: str = guards[0].rate_kind  # type: ignore[attr-defined]
         self.handler, self.opt, self.state = handler, handler.opt, app.state
-        errors = ExceptionHandlerMiddleware(
-            self._answer, None, handler.resolve_exception_handlers()
-        )
-        self.asgi = MetricsMiddleware(errors)
+        self.exception_handlers = handler.resolve_exception_handlers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # What Litestar's router would have put there (the metrics, the error path and
@@ -96,9 +99,25 @@ class LeanPull:
         scope["path_template"] = PULL_PATH
         scope["route_handler"] = self.handler
         scope["path_params"] = {}
-        await self.asgi(scope, receive, send)
+        start = time.perf_counter()
+        status = 0
+        try:
+            try:
+                body = await self._body(scope)
+            except Exception as exc:
+                status = await self._refuse(scope, receive, send, exc)
+                return
+            # Litestar's headers for ``Response(body, media_type=MediaType.JSON)``, in
+            # its order. A failure to send is the server's to handle, as on Litestar's path.
+            length = b"%d" % len(body)
+            headers = [(b"content-type", b"application/json"), (b"content-length", length)]
+            status = 200
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+        finally:
+            record(scope, status, start)  # as MetricsMiddleware does
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _body(self, scope: Scope) -> bytes:
         state = self.state
         principal, claims = authenticate(scope, state.signer)
         scope["user"], scope["auth"] = principal, claims
@@ -106,19 +125,28 @@ class LeanPull:
         limiter: Limiter | None = state.get("limiter")
         if limiter is not None:
             await limiter.check(self.rate_kind, device_key(principal))
-        params: dict[str, str] = scope[_PARAMS]  # type: ignore[literal-required]
-        device = params.get("device_id")
-        body = await pull_body(
-            state,
-            principal,
-            params.get("cursor"),
-            int(params.get("limit", LIMIT_DEFAULT)),
-            uuid.UUID(device) if device is not None else None,
+        cursor, limit, device = scope[_PARAMS]  # type: ignore[literal-required]
+        return await pull_body(state, principal, cursor, limit, device)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> int:
+        """Answer ``exc`` through Litestar's own exception middleware with the route's
+        exception handlers (its logging and hooks included), as Litestar's path would;
+        the status it sent. Only a refusal pays for the middleware."""
+        status = 0
+
+        async def raise_it(*_: Any) -> None:
+            raise exc
+
+        async def sent(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await ExceptionHandlerMiddleware(raise_it, None, self.exception_handlers)(
+            scope, receive, sent
         )
-        # Litestar's headers for ``Response(body, media_type=MediaType.JSON)``, in its order.
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return status
 
 
 class DoorstepApp(Litestar):
