@@ -51,7 +51,8 @@ def check_account(principal: Principal, account: Account, device_id: uuid.UUID |
     bound to a device the one it names (not the caller's or revoked: 403)."""
     if not account.active:
         raise Unauthorized("user_disabled", "This account is disabled.")
-    if account.role != principal.role.value or account.provider_id != principal.provider_id:
+    # ``Role`` is a ``StrEnum``: it equals its text (``.value`` costs a descriptor call).
+    if account.role != principal.role or account.provider_id != principal.provider_id:
         # Demoted or moved since the token was issued: its powers are stale.
         raise Unauthorized("token_expired", "This account has changed; refresh the access token.")
     if device_id is None:

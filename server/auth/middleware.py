@@ -12,7 +12,7 @@ from litestar.types import Scope
 
 from server.auth.account import ACCOUNT_CHECKED, check_account_now
 from server.auth.principal import Principal
-from server.auth.tokens import AccessClaims, TokenSigner
+from server.auth.tokens import VERIFIED_CACHE, AccessClaims, TokenSigner
 from server.db.models.user import Role
 from server.errors import Unauthorized
 
@@ -60,14 +60,26 @@ def authenticate(scope: Scope, signer: TokenSigner) -> tuple[Principal, AccessCl
         raise Unauthorized(
             "not_authenticated", "Send an access token: Authorization: Bearer <token>."
         )
-    claims = signer.verify(token.strip())
+    token = token.strip()
+    claims = signer.verify(token)  # every call: the signature once, the expiry each time
+    known = _principals.get(token)
+    if known is not None and known[1] is claims:  # the very claims verify remembers
+        return known
     principal = Principal(
         user_id=claims.user_id,
         role=Role(claims.role),
         provider_id=claims.provider_id,
         device_id=claims.device_id,
     )
+    if len(_principals) >= VERIFIED_CACHE:
+        _principals.clear()
+    _principals[token] = principal, claims
     return principal, claims
+
+
+_principals: dict[str, tuple[Principal, AccessClaims]] = {}
+"""The caller of each remembered token (a ``Principal`` is built from nothing but the
+token's claims), kept only while ``TokenSigner.verify`` answers with the same claims."""
 
 
 class AuthMiddleware(AbstractAuthenticationMiddleware):
