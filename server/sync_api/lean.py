@@ -22,7 +22,8 @@ What stays the same, because it is the same code:
   language) and headers, and is logged and hooked alike.
 
 The route takes only plain queries: each of ``cursor``, ``limit``, ``device_id`` at most
-once, in the characters a valid value uses, within the route's bounds. Anything else
+once, in the characters the server's own values use (base64url cursors, lower-case ids),
+within the route's bounds. Anything else
 (percent-escapes, an unknown or repeated parameter, a limit out of range) goes to
 Litestar before anything happened, which then parses and refuses it as it always did.
 Which of the two paths answered is not visible in the answer
