@@ -23,9 +23,9 @@ What stays the same, because it is the same code:
 
 The route takes only plain queries: each of ``cursor``, ``limit``, ``device_id`` at most
 once, in the characters the server's own values use (base64url cursors, lower-case ids),
-within the route's bounds. Anything else
-(percent-escapes, an unknown or repeated parameter, a limit out of range) goes to
-Litestar before anything happened, which then parses and refuses it as it always did.
+within the route's bounds. Anything else (percent-escapes, an unknown or repeated
+parameter, a limit out of range) goes to Litestar before anything happened, which then
+parses and refuses it as it always did.
 Which of the two paths answered is not visible in the answer
 (``tests/test_lean_pull.py`` compares bytes, status and headers)."""
 
