@@ -33,6 +33,8 @@ from server.notifications.outbox import RetryPolicy, drain
 from server.openapi import install_schema, openapi_config
 from server.routes import route_handlers
 from server.settings import Settings
+from server.sync_api.lean import DoorstepApp
+from server.sync_api.lean import install as install_lean_pull
 from sync.blobs import BlobStore, FilesystemBlobStore
 from sync.checkpoints import CheckpointKey
 from sync.pokes import PokeHub, make_hub, publish_after_commit
@@ -163,7 +165,7 @@ async def _maintain(
             log.warning("maintenance round failed", exc_info=True)
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None) -> DoorstepApp:
     settings = settings or Settings.from_env()
     wiring.install()
     blob_store = make_blob_store(settings)  # a bad store configuration fails here
@@ -215,7 +217,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 app.state.pull_reader.close()
             await db.dispose()  # outside the cancelled scope, or it would be cancelled too
 
-    app = Litestar(
+    app = DoorstepApp(
         route_handlers=[
             health,
             metrics,
@@ -239,4 +241,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_class=CheckedRequest,
     )
     install_input_rules(app)  # every route's parameters obey sync.validation
+    install_lean_pull(app)  # the poll, past Litestar's per-request work (same rules)
     return app

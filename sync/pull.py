@@ -309,6 +309,12 @@ _SQL_INCREMENTAL = """SELECT o.version, o.entity_type, o.entity_id, o.op, e.vers
     ORDER BY o.version LIMIT ?"""
 
 
+@functools.lru_cache(maxsize=8192)
+def _uuid(hex_text: str) -> uuid.UUID:
+    """A stored UUID (the same few providers and users on every poll: remembered)."""
+    return uuid.UUID(hex=hex_text)
+
+
 class SqlitePullReader:
     """``pull`` on SQLite with the standard library's ``sqlite3``, in one hand-off to a
     small thread pool of its own (one read connection per thread).
@@ -410,8 +416,8 @@ class SqlitePullReader:
             row = (
                 None if active is None else bool(active),
                 role,
-                None if provider is None else uuid.UUID(hex=provider),
-                None if device_user is None else uuid.UUID(hex=device_user),
+                None if provider is None else _uuid(provider),
+                None if device_user is None else _uuid(device_user),
                 *row[4:],
             )
         return _head(row, check)

@@ -136,3 +136,23 @@ def test_cursors_issued_before_are_still_accepted_and_issued_alike() -> None:
         assert codec.encode(cursor) == text
         with pytest.raises(Invalid):  # one character of the MAC changed
             codec.decode(text[:-1] + ("A" if text[-1] != "A" else "B"), tech)
+
+
+def test_remembered_cursors_are_checked_as_before() -> None:
+    """The codec remembers the cursors it checked: a repeat answers the same, another
+    technician is still refused, and a forged cursor is refused every time."""
+    codec = CursorCodec("memory-key")
+    tech, other = uuid.uuid4(), uuid.uuid4()
+    text = codec.encode(Cursor(tech, 2, "i", 9))
+    assert codec.encode(Cursor(tech, 2, "i", 9)) is text  # remembered
+    first = codec.decode(text, tech)
+    assert codec.decode(text, tech) is first and first == Cursor(tech, 2, "i", 9)
+    with pytest.raises(Invalid) as foreign:
+        codec.decode(text, other)
+    assert foreign.value.code == "cursor_foreign"
+    forged = text[:-1] + ("A" if text[-1] != "A" else "B")
+    for _ in range(2):
+        with pytest.raises(Invalid) as refused:
+            codec.decode(forged, tech)
+        assert refused.value.code == "cursor_invalid"
+    assert CursorCodec("another-key").encode(Cursor(tech, 2, "i", 9)) != text

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 
@@ -28,11 +27,11 @@ auth middleware then only verifies the token; a role guard that refuses the call
 the account first (``server.auth.guards``), so a stale token still answers 401."""
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(NamedTuple):
     """The caller's user row and the device the request names, as the database has them
     now. ``active`` is None when the user does not exist; ``device_user_id`` is None
-    when no device was named or no such device exists."""
+    when no device was named or no such device exists. (A tuple: built on every poll,
+    several times cheaper than a frozen dataclass.)"""
 
     active: bool | None
     role: str | None
@@ -52,7 +51,8 @@ def check_account(principal: Principal, account: Account, device_id: uuid.UUID |
     bound to a device the one it names (not the caller's or revoked: 403)."""
     if not account.active:
         raise Unauthorized("user_disabled", "This account is disabled.")
-    if account.role != principal.role.value or account.provider_id != principal.provider_id:
+    # ``Role`` is a ``StrEnum``: it equals its text (``.value`` costs a descriptor call).
+    if account.role != principal.role or account.provider_id != principal.provider_id:
         # Demoted or moved since the token was issued: its powers are stale.
         raise Unauthorized("token_expired", "This account has changed; refresh the access token.")
     if device_id is None:

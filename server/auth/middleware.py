@@ -12,11 +12,11 @@ from litestar.types import Scope
 
 from server.auth.account import ACCOUNT_CHECKED, check_account_now
 from server.auth.principal import Principal
-from server.auth.tokens import TokenSigner
+from server.auth.tokens import VERIFIED_CACHE, AccessClaims, TokenSigner
 from server.db.models.user import Role
 from server.errors import Unauthorized
 
-__all__ = ["AuthMiddleware", "StatusCache"]
+__all__ = ["AuthMiddleware", "StatusCache", "authenticate"]
 
 
 @dataclass
@@ -52,22 +52,40 @@ def _authorization(scope: Scope) -> str:
     return ""
 
 
+def authenticate(scope: Scope, signer: TokenSigner) -> tuple[Principal, AccessClaims]:
+    """The caller of a request by its bearer token, or ``Unauthorized``: the one rule,
+    for the middleware and for the lean poll route (``server.sync_api.lean``)."""
+    scheme, _, token = _authorization(scope).partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized(
+            "not_authenticated", "Send an access token: Authorization: Bearer <token>."
+        )
+    token = token.strip()
+    claims = signer.verify(token)  # every call: the signature once, the expiry each time
+    known = _principals.get(token)
+    if known is not None and known[1] is claims:  # the very claims verify remembers
+        return known
+    principal = Principal(
+        user_id=claims.user_id,
+        role=Role(claims.role),
+        provider_id=claims.provider_id,
+        device_id=claims.device_id,
+    )
+    if len(_principals) >= VERIFIED_CACHE:
+        _principals.clear()
+    _principals[token] = principal, claims
+    return principal, claims
+
+
+_principals: dict[str, tuple[Principal, AccessClaims]] = {}
+"""The caller of each remembered token (a ``Principal`` is built from nothing but the
+token's claims), kept only while ``TokenSigner.verify`` answers with the same claims."""
+
+
 class AuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        scheme, _, token = _authorization(connection.scope).partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthorized(
-                "not_authenticated", "Send an access token: Authorization: Bearer <token>."
-            )
         state = connection.app.state
-        signer: TokenSigner = state.signer
-        claims = signer.verify(token.strip())
-        principal = Principal(
-            user_id=claims.user_id,
-            role=Role(claims.role),
-            provider_id=claims.provider_id,
-            device_id=claims.device_id,
-        )
+        principal, claims = authenticate(connection.scope, state.signer)
         if not connection.route_handler.opt.get(ACCOUNT_CHECKED):
             cache: StatusCache = state.status_cache
             key = (claims.user_id, claims.device_id)

@@ -26,10 +26,11 @@ never people.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -40,7 +41,7 @@ from sync import metrics as sync_metrics
 if TYPE_CHECKING:  # types only: nothing of the web framework is imported here
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REGISTRY", "SQLITE_WRITER_WAIT", "MetricsMiddleware", "watch_event_loop"]
+__all__ = ["REGISTRY", "SQLITE_WRITER_WAIT", "MetricsMiddleware", "record", "watch_event_loop"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -102,6 +103,13 @@ class _KernelAndSync(Collector):
 REGISTRY.register(_KernelAndSync())
 
 
+@functools.lru_cache(maxsize=4096)
+def _timer(method: str, route: str, status: int) -> Any:
+    """The histogram of one method, route template and status: ``labels`` takes a lock
+    and builds its key on every call; the few combinations an app has are remembered."""
+    return REQUEST_SECONDS.labels(method, route, str(status))
+
+
 class MetricsMiddleware:
     """Times each request by its route template (set by Litestar's router)."""
 
@@ -122,12 +130,24 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, timed_send)
+        except Exception as exc:
+            # Raised past this middleware (the auth middleware's refusals): the app's
+            # outer error handler answers with the error's own status.
+            if not status[0]:
+                code = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+                status[0] = code if isinstance(code, int) else 500
+            raise
         finally:
-            route = scope.get("path_template") or "unmatched"
-            if route not in _UNTIMED:
-                REQUEST_SECONDS.labels(
-                    scope.get("method", ""), route, str(status[0] or 500)
-                ).observe(time.perf_counter() - start)
+            record(scope, status[0], start)
+
+
+def record(scope: Scope, status: int, start: float) -> None:
+    """One request's duration since ``start`` (``time.perf_counter``), by its route
+    template and ``status`` (0: none was sent, counted as 500). For the middleware and
+    for the lean poll route (``server.sync_api.lean``)."""
+    route = scope.get("path_template") or "unmatched"
+    if route not in _UNTIMED:
+        _timer(scope.get("method", ""), route, status or 500).observe(time.perf_counter() - start)
 
 
 async def watch_event_loop(interval: float = 0.1) -> None:

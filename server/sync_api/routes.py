@@ -12,6 +12,7 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
 from litestar.enums import MediaType
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -36,7 +37,13 @@ from sync.pull import PullPage, SqlitePullReader, encode_page, poll, pull
 from sync.push import push
 from sync.wire import EnrollRequest, EnrollResponse, PullResponse, PushRequestDoc, PushResponse
 
-__all__ = ["SyncController"]
+__all__ = ["CURSOR_MAX", "LIMIT_DEFAULT", "LIMIT_MAX", "PULL_PATH", "SyncController", "pull_body"]
+
+PULL_PATH = "/sync/v1/pull"
+CURSOR_MAX = 512
+"""The longest cursor a pull accepts (characters)."""
+LIMIT_MAX = 1000
+LIMIT_DEFAULT = 200
 
 TECH = allow(Role.TECHNICIAN)
 
@@ -57,23 +64,55 @@ async def _pull_pooled(db: Database, args: dict[str, Any]) -> PullPage:
             return await pull(conn, **args)
 
 
-def _codec(request: Request[Any, Any, Any]) -> CursorCodec:
-    codec: CursorCodec | None = getattr(request.app.state, "cursor_codec", None)
+def _codec(state: State) -> CursorCodec:
+    codec: CursorCodec | None = getattr(state, "cursor_codec", None)
     if codec is None:
-        codec = CursorCodec(request.app.state.settings.signing_key())
-        request.app.state.cursor_codec = codec
+        codec = state.cursor_codec = CursorCodec(state.settings.signing_key())
     return codec
 
 
-def _sqlite_reader(request: Request[Any, Any, Any], db: Database) -> SqlitePullReader | None:
+def _sqlite_reader(state: State, db: Database) -> SqlitePullReader | None:
     """The one-hand-off pull reader for an SQLite file database (None otherwise)."""
-    state = request.app.state
     reader: SqlitePullReader | None = getattr(state, "pull_reader", None)
     if reader is None and db.is_sqlite:
         path = db.engine.url.database
         if path and path != ":memory:":
             reader = state.pull_reader = SqlitePullReader(path)
     return reader
+
+
+async def pull_body(
+    state: State,
+    p: Principal,
+    cursor: str | None,
+    limit: int,
+    device_id: uuid.UUID | None,
+) -> bytes:
+    """The pull's answer for caller ``p`` (past the guards): the bytes of a
+    ``PullResponse``. The one implementation, for the route below and for the lean poll
+    route (``server.sync_api.lean``)."""
+    device = p.device_id or device_id
+    if p.device_id and device_id and device_id != p.device_id:
+        raise Forbidden("device_mismatch", "The access token belongs to another device.")
+    db: Database = state.db
+    args: dict[str, Any] = {
+        "codec": _codec(state),
+        "technician_id": p.user_id,
+        "device_id": device,
+        "cursor": cursor,
+        "limit": limit,
+        "now": utcnow(),
+        # The account rules, on the caller's row read in the pull's own snapshot
+        # (ACCOUNT_CHECKED: the middleware leaves them to this handler).
+        "check": functools.partial(check_account, p, device_id=device),
+    }
+    reader = _sqlite_reader(state, db)
+    if reader is not None:  # SQLite: one hand-off to a thread (none for a poll at the head)
+        page = await reader.pull(**args)
+    else:
+        page = await _pull_pooled(db, args)
+    # Encoded here, in one pass: the documents are the stored JSON text.
+    return encode_page(page)
 
 
 async def _publish(request: Request[Any, Any, Any], session: AsyncSession) -> None:
@@ -131,9 +170,9 @@ class SyncController(Controller):
         request: Request[Any, Any, Any],
         cursor: Annotated[
             str | None,
-            Parameter(max_length=512, description="From the last pull; omit for a snapshot"),
+            Parameter(max_length=CURSOR_MAX, description="From the last pull; omit for a snapshot"),
         ] = None,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
+        limit: Annotated[int, Parameter(ge=1, le=LIMIT_MAX)] = LIMIT_DEFAULT,
         device_id: Annotated[
             uuid.UUID | None,
             Parameter(description="Your device, to learn its last applied mutation"),
@@ -145,30 +184,8 @@ class SyncController(Controller):
         the same snapshot as the operations."""
         # No RequestContext: resolving that dependency was about 15 us of the 0.2 ms an
         # empty pull costs, and the pull needs only the caller and the time.
-        p: Principal = request.user
-        device = p.device_id or device_id
-        if p.device_id and device_id and device_id != p.device_id:
-            raise Forbidden("device_mismatch", "The access token belongs to another device.")
-        db: Database = request.app.state.db
-        args: dict[str, Any] = {
-            "codec": _codec(request),
-            "technician_id": p.user_id,
-            "device_id": device,
-            "cursor": cursor,
-            "limit": limit,
-            "now": utcnow(),
-            # The account rules, on the caller's row read in the pull's own snapshot
-            # (ACCOUNT_CHECKED: the middleware leaves them to this handler).
-            "check": functools.partial(check_account, p, device_id=device),
-        }
-        reader = _sqlite_reader(request, db)
-        if reader is not None:  # SQLite: one hand-off to a thread (none for a poll at the head)
-            page = await reader.pull(**args)
-        else:
-            page = await _pull_pooled(db, args)
-        # Encoded here, in one pass: the documents are the stored JSON text. The bytes
-        # are a ``PullResponse`` (the annotation gives the OpenAPI schema).
-        body: Any = encode_page(page)
+        body: Any = await pull_body(request.app.state, request.user, cursor, limit, device_id)
+        # The bytes are a ``PullResponse`` (the annotation gives the OpenAPI schema).
         return Response(body, media_type=MediaType.JSON)
 
     @post(
