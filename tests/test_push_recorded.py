@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+import pytest
 from sqlalchemy import select
 from world import World
 
@@ -35,6 +36,7 @@ from server.db.models import (
     LedgerEntry,
     User,
 )
+from sync import metrics
 from sync.push import CHUNK, push
 
 NOW = datetime(2026, 5, 4, 8, 30, 0, 123456, tzinfo=UTC)
@@ -170,7 +172,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-async def _record(url: str) -> dict[str, Any]:
+async def _record(
+    url: str, handoff: bool, pushes: list[list[dict]] | None = None
+) -> dict[str, Any]:
     from world import _build
 
     w = await _build(url)
@@ -179,9 +183,11 @@ async def _record(url: str) -> dict[str, Any]:
         await _arrange(db, w)
         responses = [
             msgspec.to_builtins(
-                await push(db, _body(ms), user_id=TECH, token_device_id=DEVICE, now=NOW)
+                await push(
+                    db, _body(ms), user_id=TECH, token_device_id=DEVICE, now=NOW, handoff=handoff
+                )
             )
-            for ms in _pushes()
+            for ms in pushes or _pushes()
         ]
         async with db.reader() as s:
             ledger = [
@@ -242,8 +248,16 @@ GOLDEN = {
 }
 
 
-def test_recorded_pushes_give_the_golden_outcomes_and_ledger(database_url):
-    got = asyncio.run(_record(database_url))
+@pytest.mark.parametrize("handoff", [False, True], ids=["ordinary", "one_handoff"])
+def test_recorded_pushes_give_the_golden_outcomes_and_ledger(database_url, handoff):
+    before = metrics.snapshot()
+    got = asyncio.run(_record(database_url, handoff))
+    taken = metrics.snapshot().get("push.chunk.one_handoff", 0) - before.get(
+        "push.chunk.one_handoff", 0
+    )
+    # On SQLite the third push's two chunks of notes take the one hand-off; the others
+    # (moves, resends, jobs not ours) fall back or never try.
+    assert taken == (2 if handoff and database_url.startswith("sqlite") else 0)
     outcomes = [o["status"] for r in got["responses"] for o in r["outcomes"]]
     assert outcomes.count("applied") > CHUNK and "duplicate" in outcomes
     assert {o.get("code") for r in got["responses"] for o in r["outcomes"]} >= {
@@ -256,3 +270,44 @@ def test_recorded_pushes_give_the_golden_outcomes_and_ledger(database_url):
     }
     assert got["head"] == [114, 118, GOLDEN_HEAD, -3000]
     assert {k: _digest(got[k]) for k in GOLDEN} == GOLDEN
+
+
+def _poison_among_notes() -> list[list[dict]]:
+    notes = [_note(mid, MINE if mid % 2 else MINE2, f"p{mid}") for mid in range(2, 8)]
+    poison = [
+        _m(8, "job.note", MINE, {"note_id": "not a uuid", "text": "x"}),
+        _m(9, "job.no_such_thing", MINE, {}),
+        _m(10, "job.complete", MINE, {"summary": 7}),  # arguments that do not decode
+        _note(11, MINE, "p1"),  # the same fact again
+    ]
+    return [
+        [_note(1, MINE, "p1")],  # the device's first push: the ordinary path
+        [*notes, *poison],  # one hand-off: every rejection is decided before the chunk
+        [_note(12, MINE, "q1"), _note(13, _id("job-missing"), "q2")],  # falls back
+        [  # resends, then a new note
+            _note(11, MINE, "p1"),
+            _note(12, MINE, "q1"),
+            _note(13, _id("job-missing"), "q2"),
+            _note(14, MINE, "q3"),
+        ],
+        [_note(15, THEIRS, "q4"), _note(16, HELD, "q5")],  # jobs not ours now: fall back
+    ]
+
+
+def test_one_handoff_gives_what_the_ordinary_path_gives(fresh_database):
+    pushes = _poison_among_notes()
+    before = metrics.snapshot()
+    ordinary = asyncio.run(_record(fresh_database(), False, pushes))
+    handoff = asyncio.run(_record(url := fresh_database(), True, pushes))
+    after = metrics.snapshot()
+    assert handoff == ordinary
+    codes = [o.get("code") for o in ordinary["responses"][1]["outcomes"]]
+    assert codes == [None] * 6 + [
+        "invalid_arguments",
+        "unknown_mutation",
+        "invalid_arguments",
+        None,
+    ]
+    if url.startswith("sqlite"):
+        for name, n in (("push.chunk.one_handoff", 1), ("push.chunk.fell_back", 4)):
+            assert after.get(name, 0) - before.get(name, 0) == n, name
