@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -294,13 +295,37 @@ def _poison_among_notes() -> list[list[dict]]:
     ]
 
 
+def _stored(url: str) -> dict[str, list[tuple]] | None:
+    """On SQLite, the stored bytes of the rows a push writes (random ids left out)."""
+    if not url.startswith("sqlite"):
+        return None
+    conn = sqlite3.connect(url.split("///", 1)[1])
+    try:
+        return {
+            table: sorted(
+                tuple(str(v) for v in row)
+                for row in conn.execute(f"SELECT {columns} FROM {table}")
+            )
+            for table, columns in (
+                ("job_notes", "*"),
+                ("job_events", "job_id, at, kind, job_version, actor_id, source, data"),
+                ("ledger_entries", ", ".join(_LEDGER_COLUMNS)),
+                ("device_sync_state", "*"),
+            )
+        }
+    finally:
+        conn.close()
+
+
 def test_one_handoff_gives_what_the_ordinary_path_gives(fresh_database):
     pushes = _poison_among_notes()
     before = metrics.snapshot()
-    ordinary = asyncio.run(_record(fresh_database(), False, pushes))
+    ordinary = asyncio.run(_record(first := fresh_database(), False, pushes))
+    stored = _stored(first)
     handoff = asyncio.run(_record(url := fresh_database(), True, pushes))
     after = metrics.snapshot()
     assert handoff == ordinary
+    assert _stored(url) == stored
     codes = [o.get("code") for o in ordinary["responses"][1]["outcomes"]]
     assert codes == [None] * 6 + [
         "invalid_arguments",
