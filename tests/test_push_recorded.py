@@ -303,8 +303,7 @@ def _stored(url: str) -> dict[str, list[tuple]] | None:
     try:
         return {
             table: sorted(
-                tuple(str(v) for v in row)
-                for row in conn.execute(f"SELECT {columns} FROM {table}")
+                tuple(str(v) for v in row) for row in conn.execute(f"SELECT {columns} FROM {table}")
             )
             for table, columns in (
                 ("job_notes", "*"),
