@@ -112,10 +112,10 @@ class _SyncSession:
             return _insert_rows(self._conn, cast(Table, stmt.table), params)
         return self._conn.execute(self._plain(stmt), params)
 
-    async def scalars(self, stmt: Select[Any]) -> Any:
+    async def scalars(self, stmt: Select[Any], params: Any = None) -> Any:
         if len(stmt.selected_columns) != 1:
             raise Fallback("scalars of more than one column")
-        return self._conn.scalars(self._plain(stmt))
+        return self._conn.scalars(self._plain(stmt), params)
 
     def __getattr__(self, name: str) -> Any:
         raise Fallback(f"session.{name}")
@@ -147,12 +147,14 @@ def _insert_plan(table: Table, dialect: Dialect) -> tuple[str, list[tuple[str, A
 
 def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     sql, columns = _insert_plan(table, conn.dialect)
-    params = [
-        tuple(value if process is None else process(value) for key, process in columns
-              for value in (row[key],))
-        for row in rows
-    ]  # fmt: skip
-    conn.exec_driver_sql(sql, params)
+    # Column by column: one ``map`` per column, not a Python loop per value.
+    values = [
+        [row[key] for row in rows]
+        if process is None
+        else list(map(process, (row[key] for row in rows)))
+        for key, process in columns
+    ]
+    conn.exec_driver_sql(sql, list(zip(*values, strict=True)))
 
 
 @dataclass
