@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
 import uuid
 from collections.abc import Coroutine
@@ -46,6 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.failures import is_transient
 from server.db.models import Device, DeviceSyncState
 from sync import ledger, metrics
 from sync.mutations import DEFERRABLE, EVIDENCE_FREE, Deferred, prefetch
@@ -57,6 +59,8 @@ if TYPE_CHECKING:
     from sync.wire import MutationOutcome, PushRequest
 
 __all__ = ["Done", "Fallback", "run_chunk"]
+
+log = logging.getLogger("doorstep.sync")
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
@@ -204,6 +208,14 @@ def _run(
             done = _body(conn, req, chunk, user_id, now, skew, first)
         except Fallback:
             trans.rollback()
+            return None
+        except Exception as exc:
+            trans.rollback()
+            if is_transient(exc):
+                raise  # busy or away: the push asks the phone to come back, as ever
+            # Anything else (a constraint, our own bug): the ordinary path knows how to
+            # reject the one mutation at fault; nothing was written here.
+            log.warning("push: the one-hand-off chunk failed; ordinary path", exc_info=exc)
             return None
         except BaseException:
             trans.rollback()

@@ -335,3 +335,22 @@ def test_one_handoff_gives_what_the_ordinary_path_gives(fresh_database):
     if url.startswith("sqlite"):
         for name, n in (("push.chunk.one_handoff", 1), ("push.chunk.fell_back", 4)):
             assert after.get(name, 0) - before.get(name, 0) == n, name
+
+
+def test_a_chunk_that_fails_on_the_writer_thread_runs_on_the_ordinary_path(
+    fresh_database, monkeypatch
+):
+    """Not transient, not a rejection (our own bug, say): nothing of it is kept, and the
+    ordinary path gives the chunk its usual outcomes."""
+    from sync import push_sqlite
+
+    pushes = _poison_among_notes()[:2]
+    ordinary = asyncio.run(_record(fresh_database(), False, pushes))
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a bug in the writer thread")
+
+    monkeypatch.setattr(push_sqlite, "_insert_rows", broken)
+    before = metrics.snapshot().get("push.chunk.one_handoff", 0)
+    assert asyncio.run(_record(fresh_database(), True, pushes)) == ordinary
+    assert metrics.snapshot().get("push.chunk.one_handoff", 0) == before
