@@ -12,7 +12,8 @@ hashed in order as the mutations come and inserted with one ``executemany``
 (``ledger.Batch``); the device's state (last ``mid``, ledger head) is updated once;
 mutations in ``DEFERRABLE`` (facts such as notes) run without a savepoint and their rows
 are flushed together. All of it before the chunk's commit, so a chunk is still all or
-nothing.
+nothing. On SQLite a chunk of such mutations runs whole in one hand-off to a writer
+thread (``sync.push_sqlite``), through this same code.
 """
 
 from __future__ import annotations
