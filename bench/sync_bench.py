@@ -280,19 +280,35 @@ class _Bench:
 
     # --- profiling -----------------------------------------------------------------
 
-    async def profile(self, name: str, calls: int) -> cProfile.Profile:
+    async def profile(self, name: str, calls: int) -> dict[str, cProfile.Profile]:
         """Run the app's side of the measurement just taken ``calls`` more times under
-        cProfile (right after it, so a pull still sees the bucket it was timed on)."""
+        cProfile (right after it, so a pull still sees the bucket it was timed on). The
+        push's chunks that run on the SQLite writer thread (``sync.push_sqlite``) are
+        profiled there too, as a second profile (cProfile sees one thread)."""
+        from sync import push_sqlite
+
         side = self.subjects[name]
-        profiler = cProfile.Profile()
-        for _ in range(calls):
-            arg = side.prepare()
-            profiler.enable()
-            result = side.run(arg)
-            if inspect.isawaitable(result):
-                await result
-            profiler.disable()
-        return profiler
+        profiler, writer = cProfile.Profile(), cProfile.Profile()
+        run_chunk = push_sqlite._run
+
+        def profiled(*args: Any) -> Any:
+            return writer.runcall(run_chunk, *args)
+
+        push_sqlite._run = profiled  # type: ignore[assignment]
+        try:
+            for _ in range(calls):
+                arg = side.prepare()
+                profiler.enable()
+                result = side.run(arg)
+                if inspect.isawaitable(result):
+                    await result
+                profiler.disable()
+        finally:
+            push_sqlite._run = run_chunk  # type: ignore[assignment]
+        profiles = {name: profiler}
+        if writer.getstats():
+            profiles[f"{name}.writer_thread"] = writer
+        return profiles
 
 
 async def _measure(
@@ -349,7 +365,7 @@ async def _measure(
                 results.append(await measure())
                 if options.profile:
                     name = results[-1].name
-                    profiles[name] = await bench.profile(name, options.profile)
+                    profiles.update(await bench.profile(name, options.profile))
         finally:
             gc.unfreeze()
             raw.close()

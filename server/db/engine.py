@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
 
 from server.metrics import SQLITE_WRITER_WAIT
 
-__all__ = ["Database", "make_database"]
+__all__ = ["Database", "make_database", "sqlite_sync_writer"]
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -38,6 +38,8 @@ class Database:
     write_engine: AsyncEngine
     reader: async_sessionmaker[AsyncSession]
     writer: async_sessionmaker[AsyncSession]
+    sync_writer: Engine | None = None
+    """SQLite file databases: the synchronous writer engine (``sqlite_sync_writer``)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -47,6 +49,8 @@ class Database:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+        if self.sync_writer is not None:
+            self.sync_writer.dispose()
 
 
 def _json_encode(obj: Any) -> str:
@@ -58,23 +62,20 @@ def _json_encode(obj: Any) -> str:
 JSON_CODEC = {"json_serializer": _json_encode, "json_deserializer": msgspec.json.decode}
 
 
-def _sqlite_engine(
-    url: str, *, immediate: bool, echo: bool, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
-) -> AsyncEngine:
+def _quiet_aiosqlite() -> None:
     # aiosqlite's DEBUG lines print every statement's parameters (customers' phone
     # numbers and addresses): keep them off even when the root logger is at DEBUG.
     quiet = logging.getLogger("aiosqlite")
     if quiet.level == logging.NOTSET:
         quiet.setLevel(logging.INFO)
-    engine = create_async_engine(
-        url,
-        echo=echo,
-        connect_args={"timeout": busy_timeout_ms / 1000},
-        hide_parameters=True,  # customers' numbers stay out of logs and errors
-        **JSON_CODEC,
-    )
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def _configure_sqlite(engine: Engine, *, immediate: bool, busy_timeout_ms: int) -> None:
+    """The pragmas and the way transactions begin, for every SQLite engine (async, and
+    the push's synchronous writer, ``sqlite_sync_writer``): the same on both, so their
+    writes queue on the one write lock in the same way."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, decide when transactions begin.
         dbapi_conn.isolation_level = None
@@ -87,7 +88,7 @@ def _sqlite_engine(
 
     if immediate:  # the one write lock: how long writers queue for it is a metric
 
-        @event.listens_for(engine.sync_engine, "begin")
+        @event.listens_for(engine, "begin")
         def _on_begin_immediate(conn: Any) -> None:
             started = time.perf_counter()
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -95,10 +96,48 @@ def _sqlite_engine(
 
     else:
 
-        @event.listens_for(engine.sync_engine, "begin")
+        @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
             conn.exec_driver_sql("BEGIN")
 
+
+def _sqlite_engine(
+    url: str, *, immediate: bool, echo: bool, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> AsyncEngine:
+    _quiet_aiosqlite()
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        connect_args={"timeout": busy_timeout_ms / 1000},
+        hide_parameters=True,  # customers' numbers stay out of logs and errors
+        **JSON_CODEC,
+    )
+    _configure_sqlite(engine.sync_engine, immediate=immediate, busy_timeout_ms=busy_timeout_ms)
+    return engine
+
+
+def sqlite_sync_writer(
+    url: str, *, echo: bool = False, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> Engine | None:
+    """A synchronous writer engine (the standard library's ``sqlite3``) on the same file
+    as ``url``, configured as the async writer (WAL, ``BEGIN IMMEDIATE``, the busy
+    timeout): for work that runs a whole transaction in one hand-off to a thread of its
+    own (``sync.push_sqlite``) instead of a hand-off per statement. None for an
+    in-memory database (another connection would see another database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    engine = create_engine(
+        parsed.set(drivername="sqlite+pysqlite"),
+        echo=echo,
+        # Used by one thread at a time, but disposed of from the event loop's.
+        connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+        hide_parameters=True,
+        pool_size=1,
+        max_overflow=0,
+        **JSON_CODEC,
+    )
+    _configure_sqlite(engine, immediate=True, busy_timeout_ms=busy_timeout_ms)
     return engine
 
 
@@ -147,4 +186,9 @@ def make_database(
         write_engine=write,
         reader=async_sessionmaker(read, expire_on_commit=False, info=info),
         writer=async_sessionmaker(write, expire_on_commit=False, info=info),
+        sync_writer=(
+            sqlite_sync_writer(url, echo=echo, busy_timeout_ms=busy_timeout_ms)
+            if url.startswith("sqlite")
+            else None
+        ),
     )
