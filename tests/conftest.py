@@ -88,6 +88,30 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
             )
 
 
+LONG_FIRST = (
+    "tests/test_bench_smoke.py::",
+    "tests/test_fuzz.py::test_every_operation_as_every_caller",
+    "tests/test_sync_properties.py::",
+    "tests/test_poison_properties.py::",
+    "tests/test_console_browser.py::",
+    "tests/test_servers.py::",
+    "tests/test_balancer.py::",
+)
+"""The longest tests (tens of seconds each), run first, longest first, so that with
+``pytest -n auto --dist worksteal`` (``make test``) no worker is left alone with one
+of them at the end while the other idles; the rest keep their order."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (i for i, prefix in enumerate(LONG_FIRST) if item.nodeid.startswith(prefix)),
+            len(LONG_FIRST),
+        )
+
+    items.sort(key=rank)  # stable: every worker collects the same order, as xdist needs
+
+
 @pytest.fixture(autouse=True)
 def _reap_children() -> Iterator[None]:
     """Whatever child process a test spawned (``servers.spawn``: every server, Redis or
