@@ -94,7 +94,7 @@ LONG_FIRST = (
     "tests/test_sync_properties.py::",
     "tests/test_poison_properties.py::",
     "tests/test_console_browser.py::",
-    "tests/test_servers.py::",
+    "tests/test_client_sdk.py::",
     "tests/test_balancer.py::",
 )
 """The longest tests (tens of seconds each), run first, longest first, so that with

@@ -8,7 +8,9 @@ are read from the served schema at test time, so routes added later are fuzzed t
 Bounded and deterministic: a few examples per operation and mode, a derandomized
 Hypothesis, no example database, no shrinking (a failure is reported with the request
 that caused it). Valid-looking requests are also aimed at real objects (the caller's
-own and another provider's) so they get past "no such id".
+own and another provider's) so they get past "no such id". Where the caller is refused
+(guard or authentication) only one valid and one invalid request are sent: nothing of
+the query or body is read there. ``DOORSTEP_FUZZ_SCALE`` multiplies every count.
 
 The values that once reached a database driver and answered 5xx (issue 13) are in every
 operation's mix, for every caller: ``date-time`` and ``date`` values are drawn from
