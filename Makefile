@@ -24,8 +24,10 @@ run: $(VENV)/.installed
 	$(BIN)/doorstep demo-data --if-empty
 	$(BIN)/doorstep serve --print-logins
 
+# worksteal: an idle worker takes tests queued for the other (conftest's LONG_FIRST
+# starts the longest ones first), so the run does not end on one busy worker.
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n auto --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist worksteal --durations=15 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check server sync evidence client_sdk fixtures tests bench tools
