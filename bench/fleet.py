@@ -585,7 +585,9 @@ def run(options: FleetOptions, progress: Progress | None = None) -> dict[str, An
             progress.done(
                 f"[bench] fleet: storm of {len(storm_users)} first syncs in "
                 f"{result['storm']['seconds']:.1f} s (ideal {ideal:.1f} s), "
-                f"{result['storm']['errors']} errors, server peak RSS "
+                f"{result['storm']['errors']} errors, "
+                f"{sum(result['storm']['busy_answers'].values())} busy answers (retried), "
+                "server peak RSS "
                 f"{result['storm']['server_memory_kib']['peak'].get('VmRSS', 0) / 1024:.0f} MiB"
             )
             progress.update(f"[bench] fleet: {len(poll_users)} phones polling")
@@ -597,7 +599,8 @@ def run(options: FleetOptions, progress: Progress | None = None) -> dict[str, An
                 f"[bench] fleet: {len(poll_users)} phones polling: "
                 f"{result['poll']['requests_per_second']:.0f} req/s, p99 "
                 f"{result['poll']['latency'].get('p99_ms', 0):.0f} ms, "
-                f"{result['poll']['errors']} errors"
+                f"{result['poll']['errors']} errors, "
+                f"{sum(result['poll']['busy_answers'].values())} busy answers (retried)"
             )
             photo = make_jpeg(width=1600, height=1200, seed=7)
             progress.update(f"[bench] fleet: {len(poll_users)} phones reconnect with edits")
