@@ -145,14 +145,23 @@ def _setup(p: Any, username: str) -> None:
 
 
 def _first_sync(p: Any, _username: str) -> None:
-    p.sync()
+    p.run_until_synced(max_attempts=8)  # backs off on "busy, retry later", as a phone does
 
 
 def _poll_until(deadline: list[float]) -> Callable[[Any, str], int]:
+    from client_sdk.api import RetryLater
+
     def poll(p: Any, _username: str) -> int:
-        n = 0
+        n = busy = 0
         while time.time() < deadline[0]:
-            p.engine.pull_all()
+            try:
+                p.engine.pull_all()
+            except RetryLater as exc:  # as the phone's sync loop: wait, never below the floor
+                wait = p.engine.backoff.delay(busy, exc.retry_after)
+                busy += 1
+                time.sleep(max(0.0, min(wait, deadline[0] - time.time())))
+                continue
+            busy = 0
             n += 1
         return n
 
