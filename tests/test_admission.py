@@ -242,9 +242,9 @@ def test_a_devices_concurrent_pushes_apply_once(
     it, the other waits for it and answers duplicates; never an error."""
     job = make_job(client, desk, world)
     phone = BarePhone(client, "tech1")
-    ms = [phone.mutation("job.acknowledge", job["id"])]
+    ms = [phone.mutation("job.acknowledge", job)]
     ms += [
-        phone.mutation("job.note", job["id"], {"note_id": str(uuid.uuid4()), "text": f"n{i}"})
+        phone.mutation("job.note", job, {"note_id": str(uuid.uuid4()), "text": f"n{i}"})
         for i in range(5)
     ]
     with ThreadPoolExecutor(3) as pool:
@@ -253,7 +253,7 @@ def test_a_devices_concurrent_pushes_apply_once(
     assert statuses[0] == ("applied",) * 6
     assert statuses[1:] == [("duplicate",) * 6] * 2
     assert all(a["last_applied_mid"] == 6 for a in answers)
-    assert server_status(client, desk, job["id"]) == "acknowledged"
+    assert server_status(client, desk, job) == "acknowledged"
 
 
 def _run(coro: Any) -> Any:
