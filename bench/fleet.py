@@ -138,10 +138,27 @@ def _phone(folder: str, username: str, base_url: str, recorder: _Recorder) -> An
     )
 
 
+def _busy_retry(step: Callable[[], Any], attempts: int = 8) -> None:
+    """``step``, again after the server's ``Retry-After`` while it answers "busy" (a
+    database busy under a loaded machine, or admission control), as a phone would."""
+    from client_sdk.api import RetryLater
+    from client_sdk.sync_loop import Backoff
+
+    backoff = Backoff()
+    for attempt in range(attempts):
+        try:
+            step()
+            return
+        except RetryLater as exc:
+            if attempt + 1 == attempts:
+                raise
+            time.sleep(backoff.delay(attempt, exc.retry_after))
+
+
 def _setup(p: Any, username: str) -> None:
-    p.login(username, PASSWORD)
-    p.enroll()
-    p.login(username, PASSWORD)  # tokens bound to the device
+    _busy_retry(lambda: p.login(username, PASSWORD))
+    _busy_retry(p.enroll)
+    _busy_retry(lambda: p.login(username, PASSWORD))  # tokens bound to the device
 
 
 def _first_sync(p: Any, _username: str) -> None:

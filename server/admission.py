@@ -43,7 +43,7 @@ from server.settings import Settings
 from server.sync_api.push_queue import PushQueue
 
 if TYPE_CHECKING:  # types only
-    from litestar.types import ASGIApp, Receive, Scope, Send
+    from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
 __all__ = ["Admission", "AdmissionMiddleware", "admitted_route"]
 
@@ -143,18 +143,17 @@ class AdmissionMiddleware:
             route = "/".join(path.split("/")[:4])  # /sync/v1/pull, /sync/v1/blobs: no ids
             ADMISSION_SHED.labels(route, reason).inc()
             wait, body = admission.answer(_header(scope, b"accept-language"))
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", str(wait).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            start: HTTPResponseStartEvent = {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(wait).encode()),
+                ],
+            }
+            await send(start)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
             return
         admission.in_flight += 1
         try:

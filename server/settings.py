@@ -141,7 +141,7 @@ class Settings:
     stream) are answered at once with 503 ``retry_later`` and ``Retry-After`` instead of
     queueing. Health checks, ``/metrics``, logins and the console are never shed. 0: off."""
 
-    admission_max_push_queue: int = 64
+    admission_max_push_queue: int = 16
     """Pushes waiting for the writer on this node (``push_concurrency`` are being
     applied) from which a new push is answered 503 ``retry_later`` before its body is
     read. 0: no limit."""
