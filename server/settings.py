@@ -141,10 +141,11 @@ class Settings:
     stream) are answered at once with 503 ``retry_later`` and ``Retry-After`` instead of
     queueing. Health checks, ``/metrics``, logins and the console are never shed. 0: off."""
 
-    admission_max_push_queue: int = 16
+    admission_max_push_queue: int = 64
     """Pushes waiting for the writer on this node (``push_concurrency`` are being
     applied) from which a new push is answered 503 ``retry_later`` before its body is
-    read. 0: no limit."""
+    read. 0: no limit. A safety valve, not a cure: a shed push comes back later and the
+    writer's throughput is unchanged (docs/performance.md, 2026-12-03)."""
 
     admission_max_in_flight: int = 0
     """Sync requests in flight on this node from which a new one is answered 503
