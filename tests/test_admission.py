@@ -36,8 +36,14 @@ from server.sync_api.push_queue import FairGate, PushQueue
 SATURATED = 5.0  # seconds of loop lag, far above the default threshold
 
 
-def _admission(app: Any) -> Admission:
+def _admission(app: Any, lag: float | None = None) -> Admission:
+    """The app's admission control; with ``lag``, shedding on (the tests' settings turn
+    it off) and the loop's lag replaced by ``lag`` seconds."""
     admission: Admission = app.state.admission
+    if lag is not None:
+        admission.max_loop_lag = 0.25  # the default threshold
+        value = lag
+        admission.lag = lambda: value
     return admission
 
 
@@ -53,8 +59,7 @@ def test_saturated_loop_sheds_sync_requests_cheaply_with_retry_after(
     app: Any, client: TestClient[Any], world: Any
 ) -> None:
     phone = BarePhone(client, "tech1")
-    admission = _admission(app)
-    admission.lag = lambda: SATURATED
+    admission = _admission(app, SATURATED)
     r = client.get("/sync/v1/pull", headers=phone.headers)
     body = assert_error(r, 503, "retry_later")
     wait = int(r.headers["retry-after"])
@@ -85,7 +90,7 @@ def test_saturated_loop_sheds_sync_requests_cheaply_with_retry_after(
 def test_health_metrics_login_and_console_are_never_shed(settings: Settings, world: Any) -> None:
     app = create_app(dataclasses.replace(settings, metrics_token=TOKEN))
     with TestClient(app) as c:
-        _admission(app).lag = lambda: SATURATED
+        _admission(app, SATURATED)
         scrape = {"Authorization": f"Bearer {TOKEN}"}
         assert c.get("/health").status_code == 200
         desk = login(c, "dispatcher")  # logins are people, not the fleet
@@ -216,7 +221,7 @@ def test_the_phone_backs_off_on_a_shed_answer_and_loses_nothing(
     def saturated_for_a_while(
         request: httpx.Request, send: Callable[[], httpx.Response]
     ) -> httpx.Response:
-        _admission(app).lag = (lambda: SATURATED) if shed["left"] else (lambda: 0.0)
+        _admission(app, SATURATED if shed["left"] else 0.0)
         response = send()  # the real app decides
         statuses.append(response.status_code)
         if response.status_code == 503:
