@@ -349,8 +349,18 @@ def _inside_the_server(phase: str, seen: dict[str, Any]) -> str:
         f"[bench] fleet: {phase}, inside the server: {routes}; event-loop lag p99 <= "
         f"{lag['p99_ms']} ms (worst <= {lag['max_ms_at_most']} ms); SQLite writer wait "
         f"p99 <= {wait['p99_ms']} ms over {wait['transactions']} writes; listen-queue "
-        f"overflows {seen['listen_overflows']}, drops {seen['listen_drops']}"
+        f"overflows {seen['listen_overflows']}, drops {seen['listen_drops']}; "
+        f"push queue wait p99 <= {seen.get('push_queue_wait', {}).get('p99_ms')} ms; "
+        f"503 retry_later (admission) {seen.get('retry_later_shed', 0)}"
+        + (f" {seen['retry_later_shed_by']}" if seen.get("retry_later_shed_by") else "")
     )
+
+
+def _shed(phase: dict[str, Any]) -> int:
+    """The phase's ``503 retry_later`` answers from admission control (the server's
+    count; the load client's ``busy_answers`` also hold 429s and database 503s)."""
+    shed: int = (phase.get("server") or {}).get("retry_later_shed", 0)
+    return shed
 
 
 def part_fleet(run: Run, summary: Summary) -> None:
@@ -380,7 +390,8 @@ def part_fleet(run: Run, summary: Summary) -> None:
             what="Doorstep req/s / bare Litestar req/s, same load client",
             note=f"{r['poll']['requests_per_second']:.0f} vs "
             f"{r['ceiling']['requests_per_second']:.0f} req/s, "
-            f"p99 {r['poll']['latency'].get('p99_ms', 0):.0f} ms",
+            f"p99 {r['poll']['latency'].get('p99_ms', 0):.0f} ms, "
+            f"{_shed(r['poll'])} shed 503 retry_later",
         ),
         Figure(
             "fleet",
@@ -389,7 +400,7 @@ def part_fleet(run: Run, summary: Summary) -> None:
             1.3,
             what="storm time / (one first sync x phones / cores)",
             note=f"{r['storm']['seconds']:.1f} s vs {r['storm']['ideal_seconds']:.1f} s, "
-            f"server peak RSS {peak:.0f} MiB",
+            f"server peak RSS {peak:.0f} MiB, {_shed(r['storm'])} shed 503 retry_later",
         ),
         Figure(
             "fleet",
@@ -399,7 +410,8 @@ def part_fleet(run: Run, summary: Summary) -> None:
             None,
             what="p99 of push, photo upload and pull at once / poll p99",
             note=f"{r['reconnect']['seconds']:.1f} s, {r['reconnect']['errors']} errors, "
-            f"{sum(r['reconnect']['busy_answers'].values())} busy answers (retried)",
+            f"{sum(r['reconnect']['busy_answers'].values())} busy answers (retried), "
+            f"{_shed(r['reconnect'])} of them shed 503 retry_later",
         ),
         Figure(
             "fleet",

@@ -138,21 +138,47 @@ def _phone(folder: str, username: str, base_url: str, recorder: _Recorder) -> An
     )
 
 
+def _busy_retry(step: Callable[[], Any], attempts: int = 8) -> None:
+    """``step``, again after the server's ``Retry-After`` while it answers "busy" (a
+    database busy under a loaded machine, or admission control), as a phone would."""
+    from client_sdk.api import RetryLater
+    from client_sdk.sync_loop import Backoff
+
+    backoff = Backoff()
+    for attempt in range(attempts):
+        try:
+            step()
+            return
+        except RetryLater as exc:
+            if attempt + 1 == attempts:
+                raise
+            time.sleep(backoff.delay(attempt, exc.retry_after))
+
+
 def _setup(p: Any, username: str) -> None:
-    p.login(username, PASSWORD)
-    p.enroll()
-    p.login(username, PASSWORD)  # tokens bound to the device
+    _busy_retry(lambda: p.login(username, PASSWORD))
+    _busy_retry(p.enroll)
+    _busy_retry(lambda: p.login(username, PASSWORD))  # tokens bound to the device
 
 
 def _first_sync(p: Any, _username: str) -> None:
-    p.sync()
+    p.run_until_synced(max_attempts=8)  # backs off on "busy, retry later", as a phone does
 
 
 def _poll_until(deadline: list[float]) -> Callable[[Any, str], int]:
+    from client_sdk.api import RetryLater
+
     def poll(p: Any, _username: str) -> int:
-        n = 0
+        n = busy = 0
         while time.time() < deadline[0]:
-            p.engine.pull_all()
+            try:
+                p.engine.pull_all()
+            except RetryLater as exc:  # as the phone's sync loop: wait, never below the floor
+                wait = p.engine.backoff.delay(busy, exc.retry_after)
+                busy += 1
+                time.sleep(max(0.0, min(wait, deadline[0] - time.time())))
+                continue
+            busy = 0
             n += 1
         return n
 
@@ -585,7 +611,9 @@ def run(options: FleetOptions, progress: Progress | None = None) -> dict[str, An
             progress.done(
                 f"[bench] fleet: storm of {len(storm_users)} first syncs in "
                 f"{result['storm']['seconds']:.1f} s (ideal {ideal:.1f} s), "
-                f"{result['storm']['errors']} errors, server peak RSS "
+                f"{result['storm']['errors']} errors, "
+                f"{sum(result['storm']['busy_answers'].values())} busy answers (retried), "
+                "server peak RSS "
                 f"{result['storm']['server_memory_kib']['peak'].get('VmRSS', 0) / 1024:.0f} MiB"
             )
             progress.update(f"[bench] fleet: {len(poll_users)} phones polling")
@@ -597,7 +625,8 @@ def run(options: FleetOptions, progress: Progress | None = None) -> dict[str, An
                 f"[bench] fleet: {len(poll_users)} phones polling: "
                 f"{result['poll']['requests_per_second']:.0f} req/s, p99 "
                 f"{result['poll']['latency'].get('p99_ms', 0):.0f} ms, "
-                f"{result['poll']['errors']} errors"
+                f"{result['poll']['errors']} errors, "
+                f"{sum(result['poll']['busy_answers'].values())} busy answers (retried)"
             )
             photo = make_jpeg(width=1600, height=1200, seed=7)
             progress.update(f"[bench] fleet: {len(poll_users)} phones reconnect with edits")

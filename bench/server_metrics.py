@@ -8,7 +8,9 @@ against what the load client measured from outside.
 - SQLite writer wait p99 (the write lock's queue);
 - the kernel's listen-queue overflows and drops during the phase (SYNs the kernel
   dropped because the accept queue was full: each costs the phone a 1 s, then 3 s…
-  SYN retransmit before it is even seen).
+  SYN retransmit before it is even seen);
+- the requests admission control shed with ``503 retry_later`` (by route and reason)
+  and the pushes' wait for their turn (``server/sync_api/push_queue.py``).
 """
 
 from __future__ import annotations
@@ -90,6 +92,14 @@ def difference(before: Scrape, after: Scrape) -> dict[str, Any]:
             }
     lag = _histograms(before, after, "doorstep_event_loop_lag_seconds", None).get("", [])
     wait = _histograms(before, after, "doorstep_sqlite_writer_wait_seconds", None).get("", [])
+    turn = _histograms(before, after, "doorstep_push_queue_wait_seconds", None).get("", [])
+    shed: dict[str, int] = defaultdict(int)
+    old_shed = before.get("doorstep_admission_shed_total", {})
+    for labels, value in after.get("doorstep_admission_shed_total", {}).items():
+        d = dict(labels)
+        n = int(value - old_shed.get(labels, 0.0))
+        if n:
+            shed[f"{d.get('route', '')} {d.get('reason', '')}"] += n
 
     def counter(name: str) -> int:
         return int(sum(after.get(name, {}).values()) - sum(before.get(name, {}).values()))
@@ -105,6 +115,12 @@ def difference(before: Scrape, after: Scrape) -> dict[str, Any]:
             "transactions": int(wait[-1][1]) if wait else 0,
             "p99_ms": _ms(_quantile(wait, 0.99)),
         },
+        "push_queue_wait": {
+            "pushes": int(turn[-1][1]) if turn else 0,
+            "p99_ms": _ms(_quantile(turn, 0.99)),
+        },
+        "retry_later_shed": sum(shed.values()),
+        "retry_later_shed_by": dict(shed),
         "listen_overflows": counter("doorstep_tcp_listen_overflows_total"),
         "listen_drops": counter("doorstep_tcp_listen_drops_total"),
     }

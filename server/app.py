@@ -10,9 +10,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 import anyio
 from litestar import Litestar, Router, get
+from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 
 from server import wiring
+from server.admission import Admission, AdmissionMiddleware
 from server.auth.middleware import AuthMiddleware, StatusCache
 from server.auth.passwords import PasswordHashing
 from server.auth.service import AuthService
@@ -170,6 +172,7 @@ def create_app(settings: Settings | None = None) -> DoorstepApp:
     wiring.install()
     blob_store = make_blob_store(settings)  # a bad store configuration fails here
     make_checkpoint_key(settings, create=False)  # and so does a bad checkpoint key
+    admission = Admission(settings)  # the push queue and the shedding thresholds
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -225,10 +228,13 @@ def create_app(settings: Settings | None = None) -> DoorstepApp:
             Router("/", route_handlers=route_handlers()),
         ],
         lifespan=[lifespan],
+        state=State({"admission": admission}),
         dependencies=dependencies,
         exception_handlers=exception_handlers,
         middleware=[
-            MetricsMiddleware,  # first: it times the rest
+            MetricsMiddleware,  # first: it times the rest (shed answers too)
+            # before the token check: a shed request costs no signature check, no body
+            DefineMiddleware(AdmissionMiddleware, admission=admission),
             DefineMiddleware(
                 AuthMiddleware,
                 exclude=["^/docs", "^/health$", "^/metrics$"],

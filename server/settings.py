@@ -135,6 +135,32 @@ class Settings:
     """SQLite: how long a writer waits for another's lock before the request answers
     503 ``retry_later`` (the phone keeps its work and resends)."""
 
+    admission_max_loop_lag_ms: int = 250
+    """Admission control (``server/admission.py``): while the event loop runs more than
+    this many milliseconds late, the phones' sync requests (``/sync/v1/…`` but the event
+    stream) are answered at once with 503 ``retry_later`` and ``Retry-After`` instead of
+    queueing. Health checks, ``/metrics``, logins and the console are never shed. 0: off."""
+
+    admission_max_push_queue: int = 64
+    """Pushes waiting for the writer on this node (``push_concurrency`` are being
+    applied) from which a new push is answered 503 ``retry_later`` before its body is
+    read. 0: no limit. A safety valve, not a cure: a shed push comes back later and the
+    writer's throughput is unchanged (docs/performance.md, 2026-12-03)."""
+
+    admission_max_in_flight: int = 0
+    """Sync requests in flight on this node from which a new one is answered 503
+    ``retry_later``. 0 (the default): no limit — the loop lag is the better measure, as
+    it counts what the requests cost, not how many are open."""
+
+    admission_retry_after: int = 1
+    """The ``Retry-After`` of a shed request, seconds: drawn between this and twice it,
+    so the phones shed together do not all come back in the same second."""
+
+    push_concurrency: int = 0
+    """Pushes one node applies at the same time; the next wait in arrival order (and a
+    device's second push waits for its first). 0: 2 on SQLite (one writer at a time
+    anyway: the second prepares while the first commits), 8 on PostgreSQL."""
+
     sla_contact_minutes: int = 30
     """Urgent jobs: the customer must be contacted within this many minutes."""
 

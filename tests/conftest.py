@@ -222,6 +222,9 @@ def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) 
         maintenance_interval=0,
         ledger_checkpoint_interval=0,
         dispatch_default_jobs_per_window=0,  # tests of calendars give them (test_dispatch)
+        # No shedding on the real loop's lag: a loaded test machine would get 503s;
+        # tests/test_admission.py turns it on with a lag of its own making.
+        admission_max_loop_lag_ms=0,
     )
     return store_settings(request, base, getattr(request, "param", "filesystem"))
 

@@ -11,7 +11,11 @@
   kernel's counters of connections refused because a listen backlog was full
   (``/proc/net/netstat``, ``TcpExt``; machine-wide, not only this process);
 - ``doorstep_sync_total{name}``: the sync engine's counters (``sync/metrics.py``:
-  rejected mutations by code, ``internal_rejected`` above all).
+  rejected mutations by code, ``internal_rejected`` above all);
+- ``doorstep_admission_shed_total{route,reason}``: requests answered a cheap 503
+  ``retry_later`` by admission control (``server/admission.py``) instead of queueing;
+- ``doorstep_push_queue_wait_seconds``: time a push waited for its turn (one push per
+  device, then the node's FIFO writer queue: ``server/sync_api/push_queue.py``).
 
 ``prometheus_client`` keeps the metrics and writes the exposition format (a well-kept
 library every scraper reads); the middleware is a few lines of ASGI of our own, so a
@@ -27,12 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -41,7 +46,17 @@ from sync import metrics as sync_metrics
 if TYPE_CHECKING:  # types only: nothing of the web framework is imported here
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["REGISTRY", "SQLITE_WRITER_WAIT", "MetricsMiddleware", "record", "watch_event_loop"]
+__all__ = [
+    "ADMISSION_SHED",
+    "LOOP",
+    "PUSH_QUEUE_WAIT",
+    "REGISTRY",
+    "SQLITE_WRITER_WAIT",
+    "LoopWatch",
+    "MetricsMiddleware",
+    "record",
+    "watch_event_loop",
+]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -64,6 +79,19 @@ SQLITE_WRITER_WAIT = Histogram(
     "doorstep_sqlite_writer_wait_seconds",
     "Time a SQLite write transaction waited for the write lock (BEGIN IMMEDIATE).",
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0),
+    registry=REGISTRY,
+)
+
+ADMISSION_SHED = Counter(
+    "doorstep_admission_shed",
+    "Requests answered 503 retry_later by admission control, by route and reason.",
+    ("route", "reason"),
+    registry=REGISTRY,
+)
+PUSH_QUEUE_WAIT = Histogram(
+    "doorstep_push_queue_wait_seconds",
+    "Time a push waited for its turn (its device's previous push, then the writer queue).",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0),
     registry=REGISTRY,
 )
 
@@ -150,10 +178,36 @@ def record(scope: Scope, status: int, start: float) -> None:
         _timer(scope.get("method", ""), route, status or 500).observe(time.perf_counter() - start)
 
 
-async def watch_event_loop(interval: float = 0.1) -> None:
+class LoopWatch:
+    """The loop sampler's latest reading, for admission control to read in a few
+    nanoseconds (``server/admission.py``)."""
+
+    __slots__ = ("due", "last")
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        """The lag of the last tick, seconds."""
+        self.due = math.inf
+        """Loop time the next tick is due (infinity: no sampler running)."""
+
+    def lag(self, now: float) -> float:
+        """The lag at loop time ``now``: the last tick's, or more if the next tick is
+        overdue — a saturated loop shows at once, not only when the late tick fires."""
+        return max(self.last, now - self.due)
+
+
+LOOP = LoopWatch()
+
+
+async def watch_event_loop(interval: float = 0.1, watch: LoopWatch = LOOP) -> None:
     """Forever: sleep ``interval`` and record how much later than asked it woke."""
     loop = asyncio.get_running_loop()
-    while True:
-        asked = loop.time()
-        await asyncio.sleep(interval)
-        LOOP_LAG.observe(max(0.0, loop.time() - asked - interval))
+    try:
+        while True:
+            asked = loop.time()
+            watch.due = asked + interval
+            await asyncio.sleep(interval)
+            watch.last = max(0.0, loop.time() - asked - interval)
+            LOOP_LAG.observe(watch.last)
+    finally:
+        watch.due, watch.last = math.inf, 0.0

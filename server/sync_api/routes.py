@@ -29,7 +29,7 @@ from server.db.models import Device, DeviceSyncState, Job
 from server.db.models.user import Role
 from server.errors import Forbidden, Invalid, NotFound
 from server.input_rules import RAW_BODY
-from server.limits import rate_limit
+from server.limits import device_key, rate_limit
 from sync.cursor import CursorCodec
 from sync.packet_types import JobPacket
 from sync.packets import build_packets
@@ -214,14 +214,18 @@ class SyncController(Controller):
         the push there (nothing after it is read): the phone must fix its signing, not
         resend the same bytes."""
         body = await request.body()
-        return await push(
-            request.app.state.db,
-            body,
-            user_id=ctx.principal.user_id,
-            token_device_id=ctx.principal.device_id,
-            now=ctx.now,
-            after_commit=lambda s: _publish(request, s),
-        )
+        # One push per device at a time, then the node's writer queue in arrival order
+        # (push_queue.py): a resent outbox waits for the push it repeats and answers
+        # duplicates; a reconnect storm is served first come, first served.
+        async with request.app.state.admission.pushes.turn(device_key(ctx.principal)):
+            return await push(
+                request.app.state.db,
+                body,
+                user_id=ctx.principal.user_id,
+                token_device_id=ctx.principal.device_id,
+                now=ctx.now,
+                after_commit=lambda s: _publish(request, s),
+            )
 
     @get("/packets/{job_id:uuid}", guards=[allow(Role.TECHNICIAN, *STAFF)])
     async def packet(self, db: AsyncSession, ctx: RequestContext, job_id: uuid.UUID) -> JobPacket:
