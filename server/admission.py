@@ -117,6 +117,38 @@ class Admission:
                 self._bodies[key] = body
         return wait, body
 
+    async def shed(self, scope: Scope, send: Send, path: str, reason: str) -> None:
+        """Answer ``503 retry_later`` for ``path`` at once (no body read, no database)."""
+        route = "/".join(path.split("/")[:4])  # /sync/v1/pull, /sync/v1/blobs: no ids
+        ADMISSION_SHED.labels(route, reason).inc()
+        wait, body = self.answer(_header(scope, b"accept-language"))
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(wait).encode()),
+            ],
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def admit(
+        self, scope: Scope, receive: Receive, send: Send, path: str, app: ASGIApp
+    ) -> None:
+        """Shed the request for ``path`` if the node is saturated, else run ``app`` on it,
+        counted in flight. The middleware's and the lean poll route's one way in."""
+        reason = self.refusal(path)
+        if reason is not None:
+            await self.shed(scope, send, path, reason)
+            return
+        self.in_flight += 1
+        try:
+            await app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
 
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
@@ -137,26 +169,4 @@ class AdmissionMiddleware:
         if scope["type"] != "http" or not admitted_route(path):
             await self.app(scope, receive, send)
             return
-        admission = self.admission
-        reason = admission.refusal(path)
-        if reason is not None:
-            route = "/".join(path.split("/")[:4])  # /sync/v1/pull, /sync/v1/blobs: no ids
-            ADMISSION_SHED.labels(route, reason).inc()
-            wait, body = admission.answer(_header(scope, b"accept-language"))
-            start: HTTPResponseStartEvent = {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(wait).encode()),
-                ],
-            }
-            await send(start)
-            await send({"type": "http.response.body", "body": body, "more_body": False})
-            return
-        admission.in_flight += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            admission.in_flight -= 1
+        await self.admission.admit(scope, receive, send, path, self.app)

@@ -13,6 +13,8 @@ What stays the same, because it is the same code:
   guards, the options); this route reads its rules from that declaration: the roles
   and the rate kind of its guard (``allowed_roles``, ``rate_kind``), its ``opt``, its
   exception handlers;
+- admission control: ``server.admission.Admission`` (the app's ``AdmissionMiddleware``'s),
+  first, before the token check: a saturated node sheds the poll alike;
 - the caller: ``server.auth.middleware.authenticate``; the role:
   ``server.auth.guards.require_role``; the rate: ``Limiter.check``; the answer:
   ``server.sync_api.routes.pull_body``; the timing: ``server.metrics.record`` (the
@@ -43,6 +45,7 @@ from litestar import Litestar
 # pinned, and tests/test_lean_pull.py fails if its answers ever differ).
 from litestar.middleware._internal.exceptions.middleware import ExceptionHandlerMiddleware
 
+from server.admission import Admission, AdmissionMiddleware
 from server.auth.guards import require_role
 from server.auth.middleware import AuthMiddleware, authenticate
 from server.limits import Limiter, device_key
@@ -85,7 +88,9 @@ def plain_query(query: bytes) -> tuple[str | None, int, uuid.UUID | None] | None
 class LeanPull:
     """The poll's route (an ASGI app given the parameters ``plain_query`` found)."""
 
-    def __init__(self, app: Litestar, handler: HTTPRouteHandler) -> None:
+    def __init__(
+        self, app: Litestar, handler: HTTPRouteHandler, admission: Admission | None = None
+    ) -> None:
         guards = handler.resolve_guards()
         if len(guards) != 1:  # the rules are read from the one guard (``all_of``)
             raise RuntimeError(f"{PULL_PATH}: expected one guard, found {len(guards)}")
@@ -93,6 +98,8 @@ class LeanPull:
         self.rate_kind: str = guards[0].rate_kind  # type: ignore[attr-defined]
         self.handler, self.opt, self.state = handler, handler.opt, app.state
         self.exception_handlers = handler.resolve_exception_handlers()
+        self.admission = admission
+        """The node's admission control (the app's ``AdmissionMiddleware``'s), or None."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # What Litestar's router would have put there (the metrics, the error path and
@@ -101,6 +108,16 @@ class LeanPull:
         scope["route_handler"] = self.handler
         scope["path_params"] = {}
         start = time.perf_counter()
+        admission = self.admission
+        if admission is not None:  # as AdmissionMiddleware does, before the token check
+            reason = admission.refusal(PULL_PATH)
+            if reason is not None:
+                try:
+                    await admission.shed(scope, send, PULL_PATH, reason)
+                finally:
+                    record(scope, 503, start)
+                return
+            admission.in_flight += 1
         status = 0
         try:
             try:
@@ -117,6 +134,8 @@ class LeanPull:
             await send({"type": "http.response.body", "body": body, "more_body": False})
         finally:
             record(scope, status, start)  # as MetricsMiddleware does
+            if admission is not None:
+                admission.in_flight -= 1
 
     async def _body(self, scope: Scope) -> bytes:
         state = self.state
@@ -201,7 +220,14 @@ def install(app: DoorstepApp) -> None:
         handler.resolve_response_cookies(),
         [layer.after_request for layer in handler.ownership_layers if layer.after_request],
     )
-    middleware = [getattr(m, "middleware", m) for m in handler.resolve_middleware()]
-    if any(extras) or middleware != [AuthMiddleware, MetricsMiddleware]:  # inner first
+    defined = handler.resolve_middleware()
+    middleware = [getattr(m, "middleware", m) for m in defined]
+    if any(extras) or middleware not in (
+        [AuthMiddleware, MetricsMiddleware],  # inner first
+        [AuthMiddleware, AdmissionMiddleware, MetricsMiddleware],
+    ):
         return
-    app.lean_pull = LeanPull(app, handler)
+    admission: Admission | None = None
+    if AdmissionMiddleware in middleware:
+        admission = defined[middleware.index(AdmissionMiddleware)].kwargs["admission"]  # type: ignore[union-attr]
+    app.lean_pull = LeanPull(app, handler, admission)
