@@ -141,11 +141,14 @@ class Settings:
     stream) are answered at once with 503 ``retry_later`` and ``Retry-After`` instead of
     queueing. Health checks, ``/metrics``, logins and the console are never shed. 0: off."""
 
-    admission_max_push_queue: int = 64
+    admission_max_push_queue: int = 0
     """Pushes waiting for the writer on this node (``push_concurrency`` are being
     applied) from which a new push is answered 503 ``retry_later`` before its body is
-    read. 0: no limit. A safety valve, not a cure: a shed push comes back later and the
-    writer's throughput is unchanged (docs/performance.md, 2026-12-03)."""
+    read. 0 (the default): no limit, pushes wait their turn. Shedding pushes is no cure:
+    the writer's throughput is unchanged, and a shed push comes back later than its turn
+    (in the full benchmark's reconnect storm a limit of 64 took the drain from 29 to
+    100 s and made 30 phones give up; docs/performance.md, 2026-12-03). For a node whose
+    phones must hear "busy" rather than wait, e.g. behind a short proxy timeout."""
 
     admission_max_in_flight: int = 0
     """Sync requests in flight on this node from which a new one is answered 503
