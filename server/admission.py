@@ -138,7 +138,8 @@ class Admission:
         self, scope: Scope, receive: Receive, send: Send, path: str, app: ASGIApp
     ) -> None:
         """Shed the request for ``path`` if the node is saturated, else run ``app`` on it,
-        counted in flight. The middleware's and the lean poll route's one way in."""
+        counted in flight: the middleware's way in. (The lean poll route calls ``refusal``
+        and ``shed`` itself, so that it times a shed answer as the metrics middleware does.)"""
         reason = self.refusal(path)
         if reason is not None:
             await self.shed(scope, send, path, reason)

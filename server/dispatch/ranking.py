@@ -543,98 +543,105 @@ async def rank(
     pv = await _providers(session, jf, now=now, provider_ids=provider_ids)
     if not pv.ids:
         return Ranking([])
-    shortlist = top is not None and top > 0
-    providers = pv.ids
-    if top is not None and shortlist:
-        providers = [p for p in pv.ids if not pv.blockers.get(p)]
-        if not providers:
-            return await _first_of_full(
-                session, job, now, default_capacity, provider_ids, exclude, top
-            )
-    rows = (
-        await session.execute(
-            _technicians_stmt(job, jf, providers, now, seniors_only=shortlist and jf.complaint)
-        )
-    ).all()
-    if not rows and not shortlist:
-        return Ranking([])
-    cands: list[_Cand] = []
-    for row in rows:
-        c = _Cand(
-            id=row[0],
-            provider_id=row[1],
-            full_name=row[2],
-            skill_level=row[3],
-            calendar=CalendarFacts(weekly=row[5] or "{}", jobs_per_window=row[6] or 1,
-                                   home_latitude=row[7], home_longitude=row[8])
-            if row[4] is not None
-            else None,
-            open_jobs=int(row[9] or 0),
-            violations=int(row[10] or 0),
-            fix=(row[11], row[12]) if row[11] is not None and row[12] is not None else None,
-            contradicted=bool(row[13]),
-        )  # fmt: skip
-        c.blockers.extend(pv.blockers.get(c.provider_id, []))
-        if c.id in exclude:
-            c.blockers.append(Reason("taken_off"))
-        if jf.complaint and c.skill_level != SkillLevel.SENIOR:
-            c.blockers.append(Reason("senior_required", {"level": c.skill_level or "—"}))
-        if c.contradicted:
-            c.blockers.append(Reason("contradicted_here"))
-        cands.append(c)
+    ranker = _Ranker(session, job, jf, pv, now, default_capacity, exclude)
+    if top is not None and top > 0:
+        found = await ranker.shortlist(top)
+        if found is not None:
+            return found
+        # Fewer than ``top`` eligible: the first ``top`` of the ranking include
+        # ineligible ones, so it is the full ranking's head (same job facts, providers).
+        full = await ranker.full()
+        full.ranked = full.ranked[:top]
+        return full
+    return await ranker.full()
 
-    async def _scored(batch: list[_Cand]) -> list[Ranked]:
+
+@dataclass(slots=True)
+class _Ranker:
+    """One job's ranking, from the job's facts and its providers read once."""
+
+    session: AsyncSession
+    job: Job
+    jf: _JobFacts
+    pv: _Providers
+    now: datetime
+    default_capacity: int
+    exclude: frozenset[uuid.UUID]
+
+    async def candidates(self, providers: list[uuid.UUID], *, seniors_only: bool) -> list[_Cand]:
+        """The technicians of ``providers``, with what rules them out."""
+        jf, pv = self.jf, self.pv
+        stmt = _technicians_stmt(self.job, jf, providers, self.now, seniors_only=seniors_only)
+        cands: list[_Cand] = []
+        for row in (await self.session.execute(stmt)).all():
+            c = _Cand(
+                id=row[0],
+                provider_id=row[1],
+                full_name=row[2],
+                skill_level=row[3],
+                calendar=CalendarFacts(weekly=row[5] or "{}", jobs_per_window=row[6] or 1,
+                                       home_latitude=row[7], home_longitude=row[8])
+                if row[4] is not None
+                else None,
+                open_jobs=int(row[9] or 0),
+                violations=int(row[10] or 0),
+                fix=(row[11], row[12]) if row[11] is not None and row[12] is not None else None,
+                contradicted=bool(row[13]),
+            )  # fmt: skip
+            c.blockers.extend(pv.blockers.get(c.provider_id, []))
+            if c.id in self.exclude:
+                c.blockers.append(Reason("taken_off"))
+            if jf.complaint and c.skill_level != SkillLevel.SENIOR:
+                c.blockers.append(Reason("senior_required", {"level": c.skill_level or "—"}))
+            if c.contradicted:
+                c.blockers.append(Reason("contradicted_here"))
+            cands.append(c)
+        return cands
+
+    async def scored(self, batch: list[_Cand]) -> list[Ranked]:
+        """``batch`` scored, their calendars read (leave, booked jobs) for the window."""
+        jf = self.jf
         days = await load_days(
-            session,
+            self.session,
             batch,
             jf.start,
             jf.end,
             jf.zone,
-            default_capacity,
+            self.default_capacity,
             calendars={c.id: c.calendar for c in batch if c.calendar is not None},
         )
-        return [_score(c, days[c.id], jf, pv) for c in batch]
+        return [_score(c, days[c.id], jf, self.pv) for c in batch]
 
-    if not shortlist:
-        out = await _scored(cands)
+    async def full(self) -> Ranking:
+        cands = await self.candidates(self.pv.ids, seniors_only=False)
+        out = await self.scored(cands)
         out.sort(key=_key)
         return Ranking(out, candidates=len(cands), scored=len(cands))
-    assert top is not None
-    pool = [c for c in cands if not c.blockers]
-    for c in pool:
-        c.bound = _bound(c, jf, pv)
-    pool.sort(key=lambda c: -c.bound)
-    done: list[Ranked] = []
-    at, size = 0, max(FIRST_BATCH, 2 * top)
-    while at < len(pool):
-        batch = pool[at : at + size]
-        at += len(batch)
-        done.extend(r for r in await _scored(batch) if r.eligible)
-        done.sort(key=_key)
-        rest = pool[at].bound if at < len(pool) else -math.inf
-        if len(done) >= top and done[top - 1].score > rest:
-            return Ranking(done[:top], candidates=len(cands), scored=at, full=False)
-        size *= 2
-    # fewer than ``top`` eligible: the first ``top`` of the ranking include ineligible ones
-    return await _first_of_full(session, job, now, default_capacity, provider_ids, exclude, top)
 
-
-async def _first_of_full(
-    session: AsyncSession,
-    job: Job,
-    now: datetime,
-    default_capacity: int,
-    provider_ids: list[uuid.UUID] | None,
-    exclude: frozenset[uuid.UUID],
-    top: int,
-) -> Ranking:
-    found = await rank(
-        session,
-        job,
-        now=now,
-        default_capacity=default_capacity,
-        provider_ids=provider_ids,
-        exclude=exclude,
-    )
-    found.ranked = found.ranked[:top]
-    return found
+    async def shortlist(self, top: int) -> Ranking | None:
+        """The first ``top`` eligible, scoring technicians in order of an upper bound on
+        their score until no one left can beat the ``top``-th; None: fewer than ``top``
+        are eligible."""
+        jf, pv = self.jf, self.pv
+        providers = [p for p in pv.ids if not pv.blockers.get(p)]
+        if not providers:
+            return None
+        cands = await self.candidates(providers, seniors_only=jf.complaint)
+        pool = [c for c in cands if not c.blockers]
+        if len(pool) < top:
+            return None  # no need to score them: the full ranking is the answer
+        for c in pool:
+            c.bound = _bound(c, jf, pv)
+        pool.sort(key=lambda c: -c.bound)
+        done: list[Ranked] = []
+        at, size = 0, max(FIRST_BATCH, 2 * top)
+        while at < len(pool):
+            batch = pool[at : at + size]
+            at += len(batch)
+            done.extend(r for r in await self.scored(batch) if r.eligible)
+            done.sort(key=_key)
+            rest = pool[at].bound if at < len(pool) else -math.inf
+            if len(done) >= top and done[top - 1].score > rest:
+                return Ranking(done[:top], candidates=len(cands), scored=at, full=False)
+            size *= 2
+        return None
