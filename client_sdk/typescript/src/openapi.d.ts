@@ -7131,7 +7131,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_time`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -15171,7 +15171,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_time`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
+            /** @description The request breaks a rule (an end before a start, a technician of another provider…). Codes: `invalid_text`, `invalid_value`, `number_out_of_range`, `timestamp_out_of_range`, `timestamp_without_offset`, `too_deeply_nested`. */
             422: {
                 headers: {
                     [name: string]: unknown;
