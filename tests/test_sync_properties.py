@@ -185,6 +185,7 @@ def test_offline_edits_and_faults_converge(fresh_database, tmp_path_factory, ste
         secret_key="property-test-secret-" + "k" * 48,
         outbox_interval=0,
         maintenance_interval=0,
+        admission_max_loop_lag_ms=0,  # a loaded test machine must not shed its sync
     )
     client = TestClient(create_app(settings_))
     client.__enter__()
