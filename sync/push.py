@@ -216,14 +216,7 @@ async def push(
             done = None
             if handoff and db.sync_writer is not None:
                 done = await push_sqlite.run_chunk(
-                    db.sync_writer,
-                    req,
-                    chunk,
-                    user_id,
-                    now,
-                    skew,
-                    first=start == 0,
-                    turn=db.write_turn,
+                    db.sync_writer, req, chunk, user_id, now, skew, first=start == 0
                 )
             if done is not None:
                 # Such a chunk changes no bucket: there is nothing to poke.

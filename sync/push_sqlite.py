@@ -24,7 +24,6 @@ gives: the same outcomes and the same ledger bytes (``tests/test_push_recorded.p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import threading
@@ -50,7 +49,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.failures import is_transient
 from server.db.models import Device, DeviceSyncState
-from server.db.write_turn import WriteTurn
 from sync import ledger, metrics
 from sync.mutations import DEFERRABLE, EVIDENCE_FREE, Deferred, prefetch
 
@@ -182,17 +180,14 @@ async def run_chunk(
     skew: int | None,
     *,
     first: bool,
-    turn: WriteTurn | None = None,
 ) -> Done | None:
     """The chunk, committed, in one hand-off; None: it needs the ordinary path (nothing
     was written). Database errors propagate as on the ordinary path (a busy database
-    is transient there too). ``turn``: the process's turn at the write lock
-    (``Database.write_turn``), held around the hand-off."""
+    is transient there too)."""
     if not chunk or any(i.env.name not in DEFERRABLE and i.problem is None for i in chunk):
         return None  # a chunk the ordinary path takes anyway: no hand-off for nothing
     call = functools.partial(_run, engine, req, chunk, user_id, now, skew, first)
-    async with turn or contextlib.nullcontext():
-        done = await asyncio.get_running_loop().run_in_executor(_writer_thread(), call)
+    done = await asyncio.get_running_loop().run_in_executor(_writer_thread(), call)
     # How often the common case is taken (doorstep_sync{name=...} on /metrics).
     metrics.count("push.chunk.one_handoff" if done is not None else "push.chunk.fell_back")
     return done

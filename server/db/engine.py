@@ -1,11 +1,9 @@
 """Engines and sessions for SQLite (embedded) and PostgreSQL.
 
 SQLite: WAL, foreign keys on, a busy timeout, and two session factories — writers open
-their transaction with ``BEGIN IMMEDIATE`` so concurrent writers queue instead of
-failing with "database is locked" when they upgrade a read lock; readers use a deferred
-transaction and never block each other (WAL). Within the process, writers take the one
-write lock in arrival order (``server.db.write_turn``); other processes queue on the busy
-timeout.
+their transaction with ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy
+timeout instead of failing with "database is locked" when they upgrade a read lock;
+readers use a deferred transaction and never block each other (WAL).
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from server.db.write_turn import WriteTurn
 from server.metrics import SQLITE_WRITER_WAIT
 
 __all__ = ["Database", "make_database", "sqlite_sync_writer"]
@@ -43,9 +40,6 @@ class Database:
     writer: async_sessionmaker[AsyncSession]
     sync_writer: Engine | None = None
     """SQLite file databases: the synchronous writer engine (``sqlite_sync_writer``)."""
-    write_turn: WriteTurn | None = None
-    """SQLite: the turn at the write lock that every writer of this process takes (the
-    async writer by itself; a caller of ``sync_writer`` holds it around its hand-off)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -76,21 +70,10 @@ def _quiet_aiosqlite() -> None:
         quiet.setLevel(logging.INFO)
 
 
-def _configure_sqlite(
-    engine: Engine,
-    *,
-    immediate: bool,
-    busy_timeout_ms: int,
-    turn: WriteTurn | None = None,
-    timed: bool = True,
-) -> None:
+def _configure_sqlite(engine: Engine, *, immediate: bool, busy_timeout_ms: int) -> None:
     """The pragmas and the way transactions begin, for every SQLite engine (async, and
     the push's synchronous writer, ``sqlite_sync_writer``): the same on both, so their
-    writes queue on the one write lock in the same way. ``turn``: an async engine's
-    writers first wait for their turn (``server.db.write_turn``). ``timed``: the wait
-    for the lock goes into ``SQLITE_WRITER_WAIT`` (False: the caller's turn is timed)."""
-    if turn is not None:
-        turn.bind_engine(engine)
+    writes queue on the one write lock in the same way."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -108,18 +91,8 @@ def _configure_sqlite(
         @event.listens_for(engine, "begin")
         def _on_begin_immediate(conn: Any) -> None:
             started = time.perf_counter()
-            if turn is not None:
-                owner = conn.connection.dbapi_connection
-                turn.acquire_in_greenlet(owner)
-                try:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                except BaseException:
-                    turn.release(owner)
-                    raise
-            else:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            if timed:
-                SQLITE_WRITER_WAIT.observe(time.perf_counter() - started)
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            SQLITE_WRITER_WAIT.observe(time.perf_counter() - started)
 
     else:
 
@@ -129,12 +102,7 @@ def _configure_sqlite(
 
 
 def _sqlite_engine(
-    url: str,
-    *,
-    immediate: bool,
-    echo: bool,
-    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
-    turn: WriteTurn | None = None,
+    url: str, *, immediate: bool, echo: bool, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
 ) -> AsyncEngine:
     _quiet_aiosqlite()
     engine = create_async_engine(
@@ -144,9 +112,7 @@ def _sqlite_engine(
         hide_parameters=True,  # customers' numbers stay out of logs and errors
         **JSON_CODEC,
     )
-    _configure_sqlite(
-        engine.sync_engine, immediate=immediate, busy_timeout_ms=busy_timeout_ms, turn=turn
-    )
+    _configure_sqlite(engine.sync_engine, immediate=immediate, busy_timeout_ms=busy_timeout_ms)
     return engine
 
 
@@ -156,9 +122,8 @@ def sqlite_sync_writer(
     """A synchronous writer engine (the standard library's ``sqlite3``) on the same file
     as ``url``, configured as the async writer (WAL, ``BEGIN IMMEDIATE``, the busy
     timeout): for work that runs a whole transaction in one hand-off to a thread of its
-    own (``sync.push_sqlite``) instead of a hand-off per statement; its caller holds
-    ``Database.write_turn`` around the hand-off. None for an in-memory database (another
-    connection would see another database)."""
+    own (``sync.push_sqlite``) instead of a hand-off per statement. None for an
+    in-memory database (another connection would see another database)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
@@ -172,8 +137,7 @@ def sqlite_sync_writer(
         max_overflow=0,
         **JSON_CODEC,
     )
-    # Its callers hold the write turn (timed there) around the whole hand-off.
-    _configure_sqlite(engine, immediate=True, busy_timeout_ms=busy_timeout_ms, timed=False)
+    _configure_sqlite(engine, immediate=True, busy_timeout_ms=busy_timeout_ms)
     return engine
 
 
@@ -201,13 +165,9 @@ def make_database(
 ) -> Database:
     """``info``: what every session carries in ``session.info`` (the app's callback
     policy, say)."""
-    turn: WriteTurn | None = None
     if url.startswith("sqlite"):
-        turn = WriteTurn(busy_timeout_ms / 1000)
         read = _sqlite_engine(url, immediate=False, echo=echo, busy_timeout_ms=busy_timeout_ms)
-        write = _sqlite_engine(
-            url, immediate=True, echo=echo, busy_timeout_ms=busy_timeout_ms, turn=turn
-        )
+        write = _sqlite_engine(url, immediate=True, echo=echo, busy_timeout_ms=busy_timeout_ms)
     else:
         asyncpg = make_url(url).get_driver_name() == "asyncpg"
         read = write = create_async_engine(
@@ -231,5 +191,4 @@ def make_database(
             if url.startswith("sqlite")
             else None
         ),
-        write_turn=turn,
     )
