@@ -33,6 +33,8 @@ export async function startServer({ deadlineMs = 90_000, extraEnv = {} } = {}) {
     DOORSTEP_MAINTENANCE_INTERVAL: "0",
     DOORSTEP_PASSWORD_TIME_COST: "1",
     DOORSTEP_PASSWORD_MEMORY_KIB: "8",
+    // no 503 retry_later from a loaded test machine (admission control's loop-lag shedding)
+    DOORSTEP_ADMISSION_MAX_LOOP_LAG_MS: "0",
     ...extraEnv,
   };
   const opts = { env, cwd: root, stdio: /** @type {const} */ (["ignore", "ignore", "pipe"]) };
