@@ -329,38 +329,47 @@ def test_admin_creates_every_role(client, world, body, role_provider):
     assert _tokens(client, "someone", NEW_PASSWORD)["user"]["role"] == body["role"]
 
 
-@pytest.mark.parametrize(
-    ("change", "status", "code"),
-    [
-        ({"provider_id": None}, 422, "provider_required"),
-        ({"skill_level": None}, 422, "skill_required"),
-        (
-            {"role": "provider_manager", "provider_id": None, "skill_level": None},
-            422,
-            "provider_required",
-        ),
-        ({"role": "admin", "skill_level": None}, 422, "provider_not_allowed"),
-        ({"role": "auditor", "skill_level": None}, 422, "provider_not_allowed"),
-        ({"role": "dispatcher"}, 422, "skill_not_allowed"),
-        ({"provider_id": "unknown"}, 422, "unknown_provider"),
-        ({"username": "tech1"}, 409, "username_taken"),
-        ({"username": "No Spaces"}, 400, "invalid_request"),
-        ({"username": "ab"}, 400, "invalid_request"),
-        ({"password": "short"}, 400, "invalid_request"),
-        ({"role": "superuser"}, 400, "invalid_request"),
-        ({"skill_level": "guru"}, 400, "invalid_request"),
-        ({"is_admin": True}, 400, "unknown_field"),
-    ],
-)
-def test_user_rules_refused_and_nothing_written(client, world, change, status, code):
+USER_RULES = [
+    ({"provider_id": None}, 422, "provider_required"),
+    ({"skill_level": None}, 422, "skill_required"),
+    (
+        {"role": "provider_manager", "provider_id": None, "skill_level": None},
+        422,
+        "provider_required",
+    ),
+    ({"role": "admin", "skill_level": None}, 422, "provider_not_allowed"),
+    ({"role": "auditor", "skill_level": None}, 422, "provider_not_allowed"),
+    ({"role": "dispatcher"}, 422, "skill_not_allowed"),
+    ({"provider_id": "unknown"}, 422, "unknown_provider"),
+    ({"username": "tech1"}, 409, "username_taken"),
+    ({"username": "No Spaces"}, 400, "invalid_request"),
+    ({"username": "ab"}, 400, "invalid_request"),
+    ({"password": "short"}, 400, "invalid_request"),
+    ({"role": "superuser"}, 400, "invalid_request"),
+    ({"skill_level": "guru"}, 400, "invalid_request"),
+    ({"is_admin": True}, 400, "unknown_field"),
+]
+"""Each a new user that breaks a rule: (change, status, code)."""
+
+
+def test_user_rules_refused_and_nothing_written(client, world):
+    """Every case of ``USER_RULES`` against one app (refused, nothing written)."""
     admin = login(client, "admin")
-    if change.get("provider_id") == "unknown":
-        change = {**change, "provider_id": str(uuid.uuid4())}
     before = _usernames(client, admin)
-    assert_error(
-        client.post("/users", headers=admin, json=_technician(world, **change)), status, code
-    )
-    assert _usernames(client, admin) == before
+    wrong: list[str] = []
+    for change, status, code in USER_RULES:
+        if change.get("provider_id") == "unknown":
+            change = {**change, "provider_id": str(uuid.uuid4())}
+        try:
+            assert_error(
+                client.post("/users", headers=admin, json=_technician(world, **change)),
+                status,
+                code,
+            )
+            assert _usernames(client, admin) == before
+        except AssertionError as exc:
+            wrong.append(f"{change} -> {status} {code}: {exc}")
+    assert not wrong, "\n".join(wrong)
 
 
 def test_inactive_provider_takes_no_new_people(client, world):
