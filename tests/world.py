@@ -176,6 +176,21 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
+def every_case(cases: Any, check: Callable[..., None]) -> None:
+    """``check(*case)`` for every case (a tuple, or a ``pytest.param``), then one assertion
+    naming each case that failed. For tables of refusals that change nothing, which can
+    share one app and world instead of building them per case (about 0.6 s each)."""
+    wrong: list[str] = []
+    for case in cases:
+        values = tuple(case.values) if hasattr(case, "values") else tuple(case)
+        name = getattr(case, "id", None) or repr(values)[:200]
+        try:
+            check(*values)
+        except AssertionError as exc:
+            wrong.append(f"{name}: {str(exc)[:500]}")
+    assert not wrong, f"{len(wrong)} of {len(cases)} cases:\n" + "\n".join(wrong)
+
+
 def run_db(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``await work(session)`` straight on the database, in a committed transaction
     of its own (for arranging a state the API cannot make, or checking one)."""
